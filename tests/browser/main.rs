@@ -6,4 +6,11 @@
 
 mod support;
 
+mod branding;
+mod cross_origin;
+mod docs;
+mod errors;
+mod keyboard;
+mod look;
+mod no_script;
 mod upload;

@@ -10,9 +10,20 @@ async fn typed_text_uploads_and_its_link_shows_the_same_text() {
     let browser = Browser::start().await;
     browser.open_homepage(&app.origin).await;
 
-    let text = "2024-05-01 12:00:00 ERROR disk full\n  at ünïcode ✓ path <tag> & \"quotes\"\nlast line";
-    browser.find("#upload-textarea").await.send_keys(text).await.expect("type the text");
-    browser.find("#upload").await.click().await.expect("click Upload");
+    let text =
+        "2024-05-01 12:00:00 ERROR disk full\n  at ünïcode ✓ path <tag> & \"quotes\"\nlast line";
+    browser
+        .find("#upload-textarea")
+        .await
+        .send_keys(text)
+        .await
+        .expect("type the text");
+    browser
+        .find("#upload")
+        .await
+        .click()
+        .await
+        .expect("click Upload");
 
     let (href, shown) = browser.wait_for_result_link().await;
     assert_eq!(href, shown, "the link shows its own URL");
@@ -21,7 +32,12 @@ async fn typed_text_uploads_and_its_link_shows_the_same_text() {
     browser.assert_no_csp_violations().await;
 
     // Follow the link as a person would: the browser shows the same text.
-    browser.find("#result a").await.follow().await.expect("follow the link");
+    browser
+        .find("#result a")
+        .await
+        .follow()
+        .await
+        .expect("follow the link");
     let current = browser.client.current_url().await.expect("current URL");
     assert_eq!(current.as_str(), href);
     let shown_text = browser.js("return document.body.innerText;", vec![]).await;

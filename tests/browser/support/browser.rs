@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
@@ -54,7 +55,9 @@ impl ChromeDriver {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             // A group of its own: dropping the guard ends chromedriver and every browser
-            // process it started, by the group's id, even after a failed test.
+            // process it started, by the group's id, even after a failed test. (Debian's
+            // Chromium also starts crash handlers in sessions of their own; they watch the
+            // browser and exit with it.)
             .process_group(0)
             .spawn()
             .expect("start chromedriver");
@@ -79,7 +82,9 @@ impl ChromeDriver {
         let mut driver = ChromeDriver { child, port: 0 };
         match port_rx.recv_timeout(DRIVER_START_TIMEOUT) {
             Ok(port) => driver.port = port,
-            Err(_) => panic!("chromedriver did not report its port within {DRIVER_START_TIMEOUT:?}"),
+            Err(_) => {
+                panic!("chromedriver did not report its port within {DRIVER_START_TIMEOUT:?}")
+            }
         }
         driver
     }
@@ -146,11 +151,17 @@ impl WebDriverCompatibleCommand for BrowserLogCommand {
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!("session/{}/se/log", session_id.unwrap_or_default()))
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
     }
 
     fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
-        (http::Method::POST, Some(json!({ "type": "browser" }).to_string()))
+        (
+            http::Method::POST,
+            Some(json!({ "type": "browser" }).to_string()),
+        )
     }
 }
 
@@ -232,6 +243,34 @@ impl Browser {
             .unwrap_or_else(|err| panic!("DevTools command {method} failed: {err}"))
     }
 
+    /// Captures the whole page (not only the viewport) as PNG, writes it to
+    /// `test-artifacts/FILE_NAME` for people to look at, and returns the PNG's bytes.
+    pub async fn save_screenshot(&self, file_name: &str) -> Vec<u8> {
+        let size = self
+            .js(
+                "return [document.documentElement.scrollWidth, document.documentElement.scrollHeight];",
+                vec![],
+            )
+            .await;
+        let answer = self
+            .devtools(
+                "Page.captureScreenshot",
+                json!({
+                    "format": "png",
+                    "captureBeyondViewport": true,
+                    "clip": { "x": 0, "y": 0, "width": size[0], "height": size[1], "scale": 1 },
+                }),
+            )
+            .await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(answer["data"].as_str().expect("PNG data"))
+            .expect("base64 PNG");
+        let path = super::artifacts_dir().join(file_name);
+        std::fs::write(&path, &png).expect("write the screenshot");
+        eprintln!("screenshot: {}", path.display());
+        png
+    }
+
     pub async fn goto(&self, url: &str) {
         self.client
             .goto(url)
@@ -282,7 +321,12 @@ impl Browser {
                 return value;
             }
             if Instant::now() >= deadline {
-                let page = self.js("return document.body ? document.body.innerText : ''", vec![]).await;
+                let page = self
+                    .js(
+                        "return document.body ? document.body.innerText : ''",
+                        vec![],
+                    )
+                    .await;
                 panic!("timed out after {WAIT_TIMEOUT:?} waiting for {what} ({expression}); page text:\n{page}");
             }
             tokio::time::sleep(POLL_INTERVAL).await;
@@ -348,7 +392,10 @@ impl Browser {
     /// What the page's CSP refused, seen two ways: `securitypolicyviolation` events and
     /// the console messages Chromium writes for them.
     pub async fn csp_violations(&self) -> Vec<String> {
-        let mut violations: Vec<String> = match self.js("return window.__cspViolations || null;", vec![]).await {
+        let mut violations: Vec<String> = match self
+            .js("return window.__cspViolations || null;", vec![])
+            .await
+        {
             Value::Array(items) => items.iter().map(|v| v.to_string()).collect(),
             other => panic!("the CSP recorder did not run in this page (got {other})"),
         };
