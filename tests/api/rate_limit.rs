@@ -189,3 +189,31 @@ async fn proxy_mode_links_use_the_proxys_scheme_and_host() {
         "{url}"
     );
 }
+
+#[tokio::test]
+async fn thousands_of_sprayed_addresses_each_get_their_budget_and_no_5xx() {
+    let app = std::sync::Arc::new(
+        spawn_app_with(AppOptions {
+            args: vec!["-perminutelimit".into(), "1".into()],
+            behind_proxy: true,
+            ..Default::default()
+        })
+        .await,
+    );
+    let mut tasks = Vec::new();
+    for worker in 0..16u32 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..125u32 {
+                let n = worker * 125 + i;
+                let address = format!("10.{}.{}.{}", n >> 16, (n >> 8) & 255, n & 255);
+                let first = put_from(&app, Some(&address)).await.status().as_u16();
+                let second = put_from(&app, Some(&address)).await.status().as_u16();
+                assert_eq!((first, second), (200, 429), "{address}");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+}

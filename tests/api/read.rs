@@ -150,3 +150,66 @@ async fn assets_are_embedded_and_cached_a_week() {
         .contains("text/css"));
     assert_eq!(app.get("/static/nope.js").await.status(), 404);
 }
+
+#[tokio::test]
+async fn head_requests_answer_like_get_without_a_body() {
+    let app = spawn_app().await;
+    let id = app.put_ok("twelve bytes").await;
+    let response = app
+        .client
+        .head(format!("{}/{id}", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-length"], "12");
+    let missing = app
+        .client
+        .head(format!("{}/AAAAAAAA", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
+async fn hostile_connections_cannot_hold_the_server() {
+    let app = spawn_app().await;
+    // Huge request headers are refused with a 4xx, never a 5xx.
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    let big = "a".repeat(128 * 1024);
+    let request = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n");
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut answer = vec![0u8; 256];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .expect("answered")
+        .unwrap_or(0);
+    let head = String::from_utf8_lossy(&answer[..read]).into_owned();
+    assert!(
+        read == 0 || head.starts_with("HTTP/1.1 4"),
+        "oversized headers: {head}"
+    );
+
+    // A client that sends half a request line is disconnected after the head timeout,
+    // while other clients are served normally meanwhile.
+    let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    slow.write_all(b"GET /healthz HT").await.unwrap();
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        slow.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(closed.is_ok(), "a stalled client was never disconnected");
+    let text = String::from_utf8_lossy(&rest);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
+}
