@@ -90,7 +90,7 @@ async fn js_client_on_another_origin_uploads_and_the_paste_matches() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn js_client_rejects_when_the_server_is_unreachable() {
-    let app = TestApp::spawn(&[]).await;
+    let mut app = TestApp::spawn(&[]).await;
     let other = OtherOrigin::serve(&[(
         "page.html",
         embedding_page(&format!("{}/static/js/logpaste.js", app.origin)),

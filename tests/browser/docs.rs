@@ -131,7 +131,7 @@ async fn showdocs_false_hides_the_docs() {
 /// Behind a proxy the examples carry the URL people reach the proxy at.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docs_use_the_proxys_url_in_proxy_mode() {
-    let app = TestApp::spawn_configured(&[], |config| config.behind_proxy = true).await;
+    let app = TestApp::spawn_behind_proxy().await;
     let html = reqwest::Client::new()
         .get(format!("{}/", app.origin))
         .header("X-Forwarded-Proto", "https")

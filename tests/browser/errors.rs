@@ -191,7 +191,7 @@ async fn rate_limited_upload_says_when_to_retry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_server_is_reported_and_the_text_is_kept() {
-    let app = TestApp::spawn(&[]).await;
+    let mut app = TestApp::spawn(&[]).await;
     let browser = Browser::start().await;
     browser.open_homepage(&app.origin).await;
     app.stop().await;

@@ -4,6 +4,8 @@
 //! Every test starts its own app, chromedriver and browser, so tests run in parallel and
 //! each cleans up after itself (process groups are killed by id when a guard drops).
 
+#[path = "../common/mod.rs"]
+mod common;
 mod support;
 
 mod branding;
