@@ -1,0 +1,136 @@
+//! Who the client is, and which URL it reached us at: straight from the connection, or,
+//! in proxy mode only, from the headers the proxy adds. Every header is parsed
+//! defensively: a malformed one falls back to the connection's own data, never to an error.
+
+use std::net::{IpAddr, SocketAddr};
+
+use actix_web::http::header::{HeaderMap, HOST};
+use actix_web::HttpRequest;
+
+const FORWARDED_FOR: &str = "x-forwarded-for";
+const FORWARDED_PROTO: &str = "x-forwarded-proto";
+const FORWARDED_HOST: &str = "x-forwarded-host";
+
+/// The client's IP address. Outside proxy mode forwarded headers are ignored, so nobody can
+/// claim another address. Behind a proxy, the right-most `X-Forwarded-For` entry is the one
+/// our proxy appended (entries to its left are whatever the client sent).
+pub fn client_ip(
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+    behind_proxy: bool,
+) -> Option<IpAddr> {
+    if behind_proxy {
+        if let Some(ip) = headers
+            .get_all(FORWARDED_FOR)
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .last()
+            .and_then(parse_ip_with_optional_port)
+        {
+            return Some(ip);
+        }
+    }
+    peer.map(|addr| addr.ip())
+}
+
+/// `203.0.113.7`, `203.0.113.7:4711`, `2001:db8::1`, `[2001:db8::1]:4711`.
+fn parse_ip_with_optional_port(raw: &str) -> Option<IpAddr> {
+    let raw = raw.trim();
+    if let Ok(ip) = raw.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    raw.parse::<SocketAddr>().ok().map(|addr| addr.ip())
+}
+
+/// `scheme://host` the client used to reach us, for the links we hand out.
+pub fn base_url(req: &HttpRequest, behind_proxy: bool) -> String {
+    let headers = req.headers();
+    let (scheme, forwarded_host) = if behind_proxy {
+        // LogPaste always answered https behind a proxy; we trust the proxy's word if sane.
+        let scheme = first_value(headers, FORWARDED_PROTO)
+            .filter(|proto| *proto == "http" || *proto == "https")
+            .unwrap_or("https");
+        (scheme, first_value(headers, FORWARDED_HOST).filter(|h| is_sane_host(h)))
+    } else {
+        ("http", None)
+    };
+    let host = forwarded_host
+        .or_else(|| {
+            headers
+                .get(HOST)
+                .and_then(|v| v.to_str().ok())
+                .filter(|h| is_sane_host(h))
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| req.app_config().host().to_owned());
+    format!("{scheme}://{host}")
+}
+
+fn first_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// A host name or address with an optional port: nothing that could break out of a URL.
+fn is_sane_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::{HeaderName, HeaderValue};
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    const PEER: &str = "127.0.0.9:5000";
+
+    #[test]
+    fn forwarded_for_is_ignored_outside_proxy_mode() {
+        let h = headers(&[("x-forwarded-for", "203.0.113.7")]);
+        let ip = client_ip(&h, PEER.parse().ok(), false);
+        assert_eq!(ip, Some("127.0.0.9".parse().unwrap()));
+    }
+
+    #[test]
+    fn right_most_forwarded_entry_wins_behind_a_proxy() {
+        let h = headers(&[("x-forwarded-for", "10.9.9.9, 203.0.113.7:812")]);
+        let ip = client_ip(&h, PEER.parse().ok(), true);
+        assert_eq!(ip, Some("203.0.113.7".parse().unwrap()));
+    }
+
+    #[test]
+    fn malformed_forwarded_for_falls_back_to_the_peer() {
+        for bad in ["", "garbage", "1.2.3", "[::1", "1.2.3.4:99999", ","] {
+            let h = headers(&[("x-forwarded-for", bad)]);
+            let ip = client_ip(&h, PEER.parse().ok(), true);
+            assert_eq!(ip, Some("127.0.0.9".parse().unwrap()), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn hosts_with_odd_characters_are_refused() {
+        assert!(is_sane_host("paste.example.com:8443"));
+        assert!(is_sane_host("[::1]:3001"));
+        assert!(!is_sane_host("evil.com/path"));
+        assert!(!is_sane_host("a b"));
+        assert!(!is_sane_host("x\"onload"));
+    }
+}

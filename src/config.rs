@@ -1,0 +1,224 @@
+//! Every setting of the server: LogPaste's flags in both spellings (`-title X` as Go's
+//! `flag` package parses it, and `--title X`), each also readable from the environment.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser};
+
+pub const DEFAULT_TITLE: &str = "LogPaste";
+pub const DEFAULT_SUBTITLE: &str = "A minimalist, open-source debug log upload service";
+
+/// Flags that take a value in the next argument when written without `=`.
+const VALUE_FLAGS: &[&str] = &[
+    "title",
+    "subtitle",
+    "footer",
+    "perminutelimit",
+    "maxsize",
+    "host",
+    "port",
+    "db-path",
+];
+/// Boolean flags: like Go, they only take a value after `=` (`-showdocs=false`).
+const BOOL_FLAGS: &[&str] = &["showdocs"];
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "logpaste",
+    version,
+    about = "A pastebin for log files, backed by one SQLite file (LogPaste-compatible)"
+)]
+pub struct Config {
+    /// Page title and heading (shown escaped).
+    #[arg(long, env = "LP_TITLE", default_value = DEFAULT_TITLE, allow_hyphen_values = true)]
+    pub title: String,
+
+    /// Line under the heading (shown escaped).
+    #[arg(long, env = "LP_SUBTITLE", default_value = DEFAULT_SUBTITLE, allow_hyphen_values = true)]
+    pub subtitle: String,
+
+    /// Raw HTML at the bottom of the homepage: the operator's own markup.
+    #[arg(long, env = "LP_FOOTER", default_value = "", allow_hyphen_values = true)]
+    pub footer: String,
+
+    /// Show the curl and JavaScript usage section (`-showdocs=false` hides it).
+    #[arg(
+        long,
+        env = "LP_SHOWDOCS",
+        default_value = "true",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        action = ArgAction::Set,
+        value_parser = parse_go_bool
+    )]
+    pub showdocs: bool,
+
+    /// Uploads allowed per client address per minute; 0 turns the limit off.
+    #[arg(long, env = "LP_PERMINUTELIMIT", default_value_t = 0, allow_hyphen_values = true)]
+    pub perminutelimit: u32,
+
+    /// Largest paste accepted, in MiB.
+    #[arg(
+        long,
+        env = "LP_MAXSIZE",
+        default_value_t = 2,
+        allow_hyphen_values = true,
+        value_parser = clap::value_parser!(u64).range(1..=1024)
+    )]
+    pub maxsize: u64,
+
+    /// Address to listen on.
+    #[arg(long, env = "LP_HOST", default_value = "0.0.0.0")]
+    pub host: String,
+
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "PORT", default_value_t = 3001, allow_hyphen_values = true)]
+    pub port: u16,
+
+    /// SQLite database file; parent folders are created.
+    #[arg(long = "db-path", env = "DB_PATH", default_value = "data/store.db")]
+    pub db_path: PathBuf,
+
+    /// Non-empty: trust the proxy's X-Forwarded-For/-Proto/-Host headers.
+    #[arg(skip)]
+    pub behind_proxy: bool,
+
+    /// Set when Litestream replicates the database: it then owns WAL checkpoints.
+    #[arg(skip)]
+    pub replicated: bool,
+}
+
+/// Why the configuration could not be read: a message for the operator, or help/version
+/// output that should be printed as is.
+#[derive(Debug)]
+pub enum ConfigError {
+    Invalid(String),
+    Informational(String),
+}
+
+impl Config {
+    /// Reads flags from `args` (program name first) and settings from the environment.
+    pub fn parse_from_env<I, T>(args: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString>,
+    {
+        let mut config = Config::try_parse_from(normalize_go_flags(args)).map_err(|err| {
+            use clap::error::ErrorKind;
+            match err.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    ConfigError::Informational(err.render().to_string())
+                }
+                _ => ConfigError::Invalid(first_line(&err.render().to_string())),
+            }
+        })?;
+        config.behind_proxy = env_is_set("LP_BEHIND_PROXY");
+        config.replicated = env_is_set("DB_REPLICA_URL");
+        Ok(config)
+    }
+
+    /// Largest paste in bytes.
+    pub fn max_paste_bytes(&self) -> usize {
+        // maxsize is at most 1024 MiB by validation, so this cannot overflow.
+        (self.maxsize as usize) * 1024 * 1024
+    }
+}
+
+fn env_is_set(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|value| !value.is_empty())
+}
+
+/// clap's message without its "error: " prefix, usage and hints: one line for the log.
+fn first_line(rendered: &str) -> String {
+    let line = rendered.lines().next().unwrap_or("invalid arguments");
+    line.trim_start_matches("error: ").to_string()
+}
+
+/// Go's `strconv.ParseBool`, plus the yes/no/on/off words people write in env files.
+fn parse_go_bool(value: &str) -> Result<bool, String> {
+    match value {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" | "yes" | "on" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" | "no" | "off" => Ok(false),
+        other => Err(format!("'{other}' is not a boolean (use true or false)")),
+    }
+}
+
+/// Rewrites Go-style single-dash long flags (`-title X`, `-showdocs=false`) to clap's
+/// `--title X`, leaving flag values (a footer that starts with `-`) untouched.
+pub fn normalize_go_flags<I, T>(args: I) -> Vec<OsString>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
+    let mut out = Vec::new();
+    let mut iter = args.into_iter().map(Into::into);
+    if let Some(program) = iter.next() {
+        out.push(program);
+    }
+    while let Some(arg) = iter.next() {
+        let Some(text) = arg.to_str() else {
+            out.push(arg);
+            continue;
+        };
+        if text == "--" {
+            out.push(arg);
+            out.extend(iter.by_ref());
+            break;
+        }
+        let Some(body) = text
+            .strip_prefix("--")
+            .or_else(|| text.strip_prefix('-'))
+            .filter(|body| !body.is_empty())
+        else {
+            out.push(arg);
+            continue;
+        };
+        let (name, has_inline_value) = match body.split_once('=') {
+            Some((name, _)) => (name, true),
+            None => (body, false),
+        };
+        let known_value_flag = VALUE_FLAGS.contains(&name);
+        if !known_value_flag && !BOOL_FLAGS.contains(&name) {
+            out.push(arg);
+            continue;
+        }
+        out.push(OsString::from(format!("--{body}")));
+        if known_value_flag && !has_inline_value {
+            // The next argument is this flag's value, whatever it looks like.
+            if let Some(value) = iter.next() {
+                out.push(value);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        normalize_go_flags(args.iter().copied())
+            .into_iter()
+            .map(|s| s.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn go_spellings_become_gnu_spellings() {
+        assert_eq!(
+            strings(&["lp", "-title", "-x-", "-showdocs=false", "-maxsize=3"]),
+            ["lp", "--title", "-x-", "--showdocs=false", "--maxsize=3"]
+        );
+    }
+
+    #[test]
+    fn values_that_look_like_flags_are_left_alone() {
+        assert_eq!(
+            strings(&["lp", "--footer", "-title", "-subtitle", "--x"]),
+            ["lp", "--footer", "-title", "--subtitle", "--x"]
+        );
+    }
+}

@@ -1,0 +1,83 @@
+//! Every failure a handler can answer with, mapped to a status and a short human-readable
+//! message in one place. Bodies are plain text ending in a newline, as LogPaste's were, so
+//! its JS client (which rejects with the response text) shows them as they are.
+
+use std::time::Duration;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasteError {
+    #[error("empty body: send some text to paste")]
+    EmptyBody,
+    #[error("paste too large: the limit is {limit_mib} MiB")]
+    TooLarge { limit_mib: u64 },
+    #[error(
+        "expected a multipart/form-data upload, e.g. curl -F '_=<-' URL or curl -F 'f=@app.log' URL"
+    )]
+    NotMultipart,
+    #[error("malformed multipart/form-data upload: {0}")]
+    MalformedMultipart(String),
+    #[error("no form field or file in the upload: send one, e.g. curl -F '_=<-' URL")]
+    NoFormField,
+    #[error("could not read the request body: {0}")]
+    BodyRead(String),
+    #[error("upload took too long: send the paste within {} seconds", .0.as_secs())]
+    UploadTimeout(Duration),
+    #[error("rate limit reached: at most {per_minute} uploads per minute; try again in {} s", retry_after_secs(.retry_after))]
+    RateLimited {
+        per_minute: u32,
+        retry_after: Duration,
+    },
+    #[error("entry not found")]
+    NotFound,
+    #[error("storage is unavailable, please try again later")]
+    Storage(#[source] StoreError),
+}
+
+fn retry_after_secs(retry_after: &Duration) -> u64 {
+    // Round up: retrying a fraction of a second early would be refused again.
+    retry_after.as_millis().div_ceil(1000).max(1) as u64
+}
+
+impl From<StoreError> for PasteError {
+    fn from(err: StoreError) -> Self {
+        // The detail goes to the log, never to the client.
+        tracing::error!(error = %err, "storage failure");
+        PasteError::Storage(err)
+    }
+}
+
+impl ResponseError for PasteError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            PasteError::EmptyBody
+            | PasteError::NotMultipart
+            | PasteError::MalformedMultipart(_)
+            | PasteError::NoFormField
+            | PasteError::BodyRead(_) => StatusCode::BAD_REQUEST,
+            PasteError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            PasteError::UploadTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            PasteError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            PasteError::NotFound => StatusCode::NOT_FOUND,
+            PasteError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.content_type("text/plain; charset=utf-8");
+        if let PasteError::RateLimited { retry_after, .. } = self {
+            response.insert_header((header::RETRY_AFTER, retry_after_secs(retry_after)));
+        }
+        if matches!(self, PasteError::TooLarge { .. } | PasteError::UploadTimeout(_)) {
+            // The rest of the body is never read: the connection cannot be reused.
+            response.insert_header((header::CONNECTION, HeaderValue::from_static("close")));
+        }
+        response.body(format!("{self}\n"))
+    }
+}

@@ -1,0 +1,12 @@
+//! logpaste: a pastebin for log files, backed by one SQLite file that Litestream replicates.
+//! It speaks LogPaste's HTTP API; see CONTRACT in the README.
+
+pub mod client_addr;
+pub mod config;
+pub mod error;
+pub mod id;
+pub mod rate_limit;
+pub mod routes;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,47 @@
+use std::process::ExitCode;
+
+use logpaste::config::{Config, ConfigError};
+use logpaste::startup::Application;
+use logpaste::telemetry;
+
+fn main() -> ExitCode {
+    let config = match Config::parse_from_env(std::env::args_os()) {
+        Ok(config) => config,
+        Err(ConfigError::Informational(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(ConfigError::Invalid(message)) => {
+            eprintln!("logpaste: error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("logpaste: error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let app = match Application::build(config).await {
+            Ok(app) => app,
+            Err(err) => {
+                eprintln!("logpaste: error: {err}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match app.run_until_stopped().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("logpaste: error: server failed: {err}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}

@@ -1,0 +1,34 @@
+//! `GET /healthz`: 200 while the database answers a query, 503 when it does not.
+
+use std::time::Duration;
+
+use actix_web::{web, HttpResponse};
+
+use crate::startup::AppState;
+
+/// Less than the platforms' health-check timeouts, so they see our answer, not theirs.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    match tokio::time::timeout(PING_TIMEOUT, state.store.ping()).await {
+        Ok(Ok(())) => HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .insert_header(("Cache-Control", "no-store"))
+            .body("ok\n"),
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "health check: database did not answer");
+            unavailable()
+        }
+        Err(_) => {
+            tracing::warn!("health check: database timed out");
+            unavailable()
+        }
+    }
+}
+
+fn unavailable() -> HttpResponse {
+    HttpResponse::ServiceUnavailable()
+        .content_type("text/plain; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body("database unavailable\n")
+}

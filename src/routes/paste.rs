@@ -1,0 +1,250 @@
+//! Uploading (PUT raw body, POST multipart form) and reading pastes.
+
+use std::time::Duration;
+
+use actix_multipart::Multipart;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+use serde::Serialize;
+
+use crate::client_addr;
+use crate::error::PasteError;
+use crate::id;
+use crate::rate_limit::Decision;
+use crate::startup::AppState;
+
+/// The whole upload must arrive within this time, so a slow client cannot hold a slot.
+const UPLOAD_DEADLINE: Duration = Duration::from_secs(120);
+/// Pastes never change: browsers and proxies may keep them for a year.
+const PASTE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
+/// A pasted HTML or SVG file must never run in our origin.
+const PASTE_CSP: &str = "default-src 'none'; sandbox";
+
+#[derive(Serialize)]
+struct PutResponse<'a> {
+    id: &'a str,
+}
+
+/// `PUT /` (any path): the raw body is the paste; answers `{"id": "..."}`.
+pub async fn put_paste(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PasteError> {
+    check_rate_limit(&req, &state)?;
+    let limit = state.max_paste_bytes;
+    if declared_length(&req).is_some_and(|length| length > limit as u64) {
+        return Err(too_large(limit));
+    }
+    let body = with_deadline(read_limited(payload, limit)).await??;
+    let id = store_paste(&state, body).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .json(PutResponse { id: &id }))
+}
+
+/// `POST /` multipart form: the first text field, else the first file; answers the URL.
+pub async fn post_paste(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PasteError> {
+    check_rate_limit(&req, &state)?;
+    let is_multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+    if !is_multipart {
+        return Err(PasteError::NotMultipart);
+    }
+    let multipart = Multipart::new(req.headers(), payload);
+    let body = with_deadline(first_form_value(multipart, state.max_paste_bytes)).await??;
+    let id = store_paste(&state, body).await?;
+    let url = format!(
+        "{}/{id}\n",
+        client_addr::base_url(&req, state.config.behind_proxy)
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(url))
+}
+
+/// `GET /{id}`: the paste's bytes, exactly as uploaded.
+pub async fn get_paste(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PasteError> {
+    let id = req.match_info().get("id").unwrap_or_default();
+    if !id::is_well_formed(id) {
+        return Err(PasteError::NotFound);
+    }
+    let etag = format!("\"{id}\"");
+    let contents = state.store.fetch(id).await?.ok_or(PasteError::NotFound)?;
+    let not_modified = if_none_match(&req, &etag);
+    let mut response = if not_modified {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .content_type("text/plain; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, PASTE_CACHE_CONTROL))
+        .insert_header((header::CONTENT_SECURITY_POLICY, PASTE_CSP))
+        .insert_header((header::ETAG, etag));
+    if not_modified {
+        return Ok(response.finish());
+    }
+    Ok(response.body(contents))
+}
+
+/// Anything else under GET: LogPaste's answer for every unknown path.
+pub async fn not_found() -> Result<HttpResponse, PasteError> {
+    Err(PasteError::NotFound)
+}
+
+/// CORS preflight: browser clients on other origins may PUT and POST.
+pub async fn preflight() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, PUT, POST"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "Content-Type"))
+        .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
+        .finish()
+}
+
+fn if_none_match(req: &HttpRequest, etag: &str) -> bool {
+    req.headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|tag| tag.trim() == etag || tag.trim() == "*"))
+}
+
+fn check_rate_limit(req: &HttpRequest, state: &AppState) -> Result<(), PasteError> {
+    let Some(limiter) = &state.rate_limiter else {
+        return Ok(());
+    };
+    let Some(ip) = client_addr::client_ip(
+        req.headers(),
+        req.peer_addr(),
+        state.config.behind_proxy,
+    ) else {
+        return Ok(());
+    };
+    match limiter.check(ip) {
+        Decision::Allowed => Ok(()),
+        Decision::Limited { retry_after } => Err(PasteError::RateLimited {
+            per_minute: limiter.per_minute(),
+            retry_after,
+        }),
+    }
+}
+
+async fn store_paste(state: &AppState, body: Bytes) -> Result<String, PasteError> {
+    if is_blank(&body) {
+        return Err(PasteError::EmptyBody);
+    }
+    Ok(state.store.insert(body).await?)
+}
+
+/// Empty, or nothing but whitespace (as Go's `strings.TrimSpace` sees it).
+fn is_blank(body: &[u8]) -> bool {
+    match std::str::from_utf8(body) {
+        Ok(text) => text.trim().is_empty(),
+        // Invalid UTF-8 is never blank: it holds at least one non-space byte.
+        Err(_) => false,
+    }
+}
+
+fn declared_length(req: &HttpRequest) -> Option<u64> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn too_large(limit: usize) -> PasteError {
+    PasteError::TooLarge {
+        limit_mib: (limit / (1024 * 1024)) as u64,
+    }
+}
+
+async fn with_deadline<T>(work: impl std::future::Future<Output = T>) -> Result<T, PasteError> {
+    tokio::time::timeout(UPLOAD_DEADLINE, work)
+        .await
+        .map_err(|_| PasteError::UploadTimeout(UPLOAD_DEADLINE))
+}
+
+/// Reads a stream of chunks into memory, refusing as soon as it would pass `limit` bytes:
+/// an oversize body is never held in memory.
+async fn read_limited<S, E>(mut stream: S, limit: usize) -> Result<Bytes, PasteError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut body = BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| PasteError::BodyRead(e.to_string()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// LogPaste's rule: the first value of any text field, else the first file. A text field
+/// may come after a file, so the first file is kept (within the limit) while looking on.
+async fn first_form_value(mut form: Multipart, limit: usize) -> Result<Bytes, PasteError> {
+    let mut first_file: Option<Bytes> = None;
+    while let Some(field) = form.next().await {
+        let mut field = field.map_err(|e| PasteError::MalformedMultipart(e.to_string()))?;
+        let is_file = field
+            .content_disposition()
+            .is_some_and(|cd| cd.get_filename().is_some());
+        if !is_file {
+            return read_limited(&mut field, limit).await.map_err(form_error);
+        }
+        if first_file.is_none() {
+            first_file = Some(read_limited(&mut field, limit).await.map_err(form_error)?);
+        } else {
+            // Later files are read through and dropped, never held.
+            while let Some(chunk) = field.next().await {
+                chunk.map_err(|e| PasteError::MalformedMultipart(e.to_string()))?;
+            }
+        }
+    }
+    first_file.ok_or(PasteError::NoFormField)
+}
+
+/// A field that fails mid-read is a malformed form, not a failed body read.
+fn form_error(err: PasteError) -> PasteError {
+    match err {
+        PasteError::BodyRead(message) => PasteError::MalformedMultipart(message),
+        other => other,
+    }
+}
+
+/// Every response may be read by browser clients on other origins.
+pub fn allow_any_origin() -> (header::HeaderName, HeaderValue) {
+    (
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_bodies() {
+        assert!(is_blank(b""));
+        assert!(is_blank(b" \r\n\t "));
+        assert!(is_blank("\u{a0}\u{2003}".as_bytes()));
+        assert!(!is_blank(b" x "));
+        assert!(!is_blank(b"\xff\xfe"));
+        assert!(!is_blank(b"\0"));
+    }
+}

@@ -1,0 +1,200 @@
+//! Wiring: open the store, bind the listener, build the HTTP server, stop gracefully.
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::{Server, ServerHandle, Service};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{web, App, HttpServer};
+use futures_util::FutureExt;
+
+use crate::client_addr;
+use crate::config::Config;
+use crate::rate_limit::RateLimiter;
+use crate::routes;
+use crate::store::{Store, StoreCloser, StoreError};
+
+/// How long in-flight requests may take to finish after a stop signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Time allowed for a client to send its request headers.
+const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+const KEEP_ALIVE: Duration = Duration::from_secs(30);
+/// Concurrent connections per worker; beyond it new connections wait in the backlog.
+const MAX_CONNECTIONS_PER_WORKER: usize = 4096;
+/// Longest path written to the request log: paths are client input.
+const LOGGED_PATH_CHARS: usize = 200;
+
+/// What every handler shares.
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+    pub rate_limiter: Option<RateLimiter>,
+    pub max_paste_bytes: usize,
+    pub homepage_csp: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    store_closer: StoreCloser,
+}
+
+impl Application {
+    /// Opens the database and binds the listener (port 0 picks a free port).
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let (store, store_closer) = Store::open(&config.db_path, config.replicated).await?;
+        let address = format!("{}:{}", config.host, config.port);
+        let bind_error = |source| StartupError::Bind {
+            address: address.clone(),
+            source,
+        };
+        let listener = TcpListener::bind(&address).map_err(bind_error)?;
+        let port = listener.local_addr().map_err(bind_error)?.port();
+        log_effective_config(&config, port);
+
+        let state = web::Data::new(AppState {
+            rate_limiter: (config.perminutelimit > 0)
+                .then(|| RateLimiter::new(config.perminutelimit)),
+            max_paste_bytes: config.max_paste_bytes(),
+            homepage_csp: routes::home::homepage_csp(&config.footer),
+            store,
+            config,
+        });
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let server = HttpServer::new(move || {
+            let behind_proxy = state.config.behind_proxy;
+            App::new()
+                .app_data(state.clone())
+                .wrap(
+                    DefaultHeaders::new()
+                        .add(routes::paste::allow_any_origin())
+                        .add(("Access-Control-Expose-Headers", "Retry-After"))
+                        .add(("X-Content-Type-Options", "nosniff"))
+                        .add(("Referrer-Policy", "no-referrer")),
+                )
+                .wrap_fn(move |req, srv| {
+                    let started = Instant::now();
+                    let method = req.method().clone();
+                    let path: String = req.path().chars().take(LOGGED_PATH_CHARS).collect();
+                    let client =
+                        client_addr::client_ip(req.headers(), req.peer_addr(), behind_proxy)
+                            .map(|ip| ip.to_string())
+                            .unwrap_or_else(|| "-".into());
+                    srv.call(req).map(move |result| {
+                        let status = match &result {
+                            Ok(response) => response.status().as_u16(),
+                            Err(err) => err.as_response_error().status_code().as_u16(),
+                        };
+                        tracing::info!(
+                            %method,
+                            path,
+                            status,
+                            latency_ms = %format_args!("{:.2}", started.elapsed().as_secs_f64() * 1000.0),
+                            client,
+                            "request"
+                        );
+                        result
+                    })
+                })
+                .configure(routes::configure)
+        })
+        .workers(workers)
+        .max_connections(MAX_CONNECTIONS_PER_WORKER)
+        .client_request_timeout(REQUEST_HEAD_TIMEOUT)
+        .client_disconnect_timeout(Duration::from_secs(2))
+        .keep_alive(KEEP_ALIVE)
+        .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+        // Signals are ours: actix would stop abruptly on SIGINT.
+        .disable_signals()
+        .listen(listener)
+        .map_err(bind_error)?
+        .run();
+
+        Ok(Application {
+            port,
+            server,
+            store_closer,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM or SIGINT (or `handle().stop()`), lets in-flight requests finish,
+    /// commits queued uploads and closes the database.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let signals = tokio::spawn(async move {
+            wait_for_stop_signal().await;
+            tracing::info!("stop signal received, finishing in-flight requests");
+            handle.stop(true).await;
+        });
+        let served = self.server.await;
+        signals.abort();
+        self.store_closer.close().await;
+        tracing::info!("stopped");
+        served
+    }
+}
+
+async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = int.recv() => {},
+                }
+            }
+            _ => {
+                tracing::warn!("cannot listen for stop signals");
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// One line with every setting that matters, and no secret: the footer is summarised and
+/// the replica URL (which may carry credentials) is never printed.
+fn log_effective_config(config: &Config, port: u16) {
+    tracing::info!(
+        host = %config.host,
+        port,
+        db_path = %config.db_path.display(),
+        replication = config.replicated,
+        behind_proxy = config.behind_proxy,
+        max_size_mib = config.maxsize,
+        per_minute_limit = config.perminutelimit,
+        show_docs = config.showdocs,
+        title = %config.title,
+        subtitle = %config.subtitle,
+        footer_bytes = config.footer.len(),
+        version = env!("CARGO_PKG_VERSION"),
+        "logpaste started"
+    );
+}

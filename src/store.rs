@@ -1,0 +1,251 @@
+//! The SQLite store: a pool of readers and one writer task that commits concurrent
+//! uploads together, so that many uploads cost one transaction and one WAL sync.
+//!
+//! A paste is acknowledged only after the transaction holding it has committed.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Connection, Row};
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::id;
+
+/// Most uploads committed in one transaction.
+const MAX_BATCH: usize = 256;
+/// Uploads waiting for the writer before new ones wait for room (back-pressure).
+const QUEUE_DEPTH: usize = 1024;
+/// Fresh ids tried for one paste before giving up; a clash is already a one-in-2^47 event.
+const ID_ATTEMPTS: usize = 16;
+const READERS: u32 = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the database folder {path}: {source}")]
+    CreateFolder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the database {path}: {source}")]
+    Open { path: PathBuf, source: sqlx::Error },
+    #[error("cannot migrate the database {path}: {source}")]
+    Migrate {
+        path: PathBuf,
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("no free id found after {ID_ATTEMPTS} attempts")]
+    IdsExhausted,
+    #[error("the database writer has stopped")]
+    WriterStopped,
+    #[error("commit failed: {0}")]
+    CommitFailed(String),
+}
+
+struct InsertRequest {
+    contents: Bytes,
+    reply: oneshot::Sender<Result<String, StoreError>>,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    readers: SqlitePool,
+    writer: mpsc::Sender<InsertRequest>,
+}
+
+/// Owns the writer task; closing waits for queued uploads to commit.
+pub struct StoreCloser {
+    readers: SqlitePool,
+    writer_task: JoinHandle<()>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and runs the embedded migrations.
+    /// `replicated`: Litestream owns checkpoints, so SQLite must not checkpoint on its own.
+    pub async fn open(path: &Path, replicated: bool) -> Result<(Store, StoreCloser), StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateFolder {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        let open_error = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let base = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(open_error)?
+            .filename(path)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(false);
+
+        // Without Litestream, SQLite's own checkpoints keep the WAL bounded.
+        let checkpoint_pages = if replicated { "0" } else { "1000" };
+        let mut writer = base
+            .clone()
+            .create_if_missing(true)
+            .pragma("wal_autocheckpoint", checkpoint_pages)
+            .connect()
+            .await
+            .map_err(open_error)?;
+        sqlx::migrate!("./migrations")
+            .run(&mut writer)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                path: path.to_path_buf(),
+                source,
+            })?;
+
+        let readers = SqlitePoolOptions::new()
+            .min_connections(1)
+            .max_connections(READERS)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(base.pragma("query_only", "1"))
+            .await
+            .map_err(open_error)?;
+
+        let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
+        let writer_task = tokio::spawn(run_writer(writer, receiver));
+        Ok((
+            Store {
+                readers: readers.clone(),
+                writer: sender,
+            },
+            StoreCloser {
+                readers,
+                writer_task,
+            },
+        ))
+    }
+
+    /// Stores a paste and returns its new id once the paste is committed.
+    pub async fn insert(&self, contents: Bytes) -> Result<String, StoreError> {
+        let (reply, response) = oneshot::channel();
+        self.writer
+            .send(InsertRequest { contents, reply })
+            .await
+            .map_err(|_| StoreError::WriterStopped)?;
+        response.await.map_err(|_| StoreError::WriterStopped)?
+    }
+
+    /// The paste's bytes exactly as uploaded, or `None` for an unknown id.
+    pub async fn fetch(&self, id: &str) -> Result<Option<Bytes>, StoreError> {
+        // CAST to BLOB: LogPaste stored arbitrary bytes as TEXT; reading them as a blob
+        // returns them unchanged, invalid UTF-8 and NUL bytes included.
+        let row = sqlx::query("SELECT CAST(contents AS BLOB) FROM entries WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await?;
+        match row {
+            None => Ok(None),
+            Some(row) => {
+                let contents: Option<Vec<u8>> = row.try_get(0)?;
+                Ok(Some(Bytes::from(contents.unwrap_or_default())))
+            }
+        }
+    }
+
+    /// Whether the database answers a query on the entries table.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1 FROM entries LIMIT 1")
+            .fetch_optional(&self.readers)
+            .await?;
+        Ok(())
+    }
+}
+
+impl StoreCloser {
+    /// Waits for every queued upload to commit, then closes all connections.
+    /// Call after every `Store` clone has been dropped (the HTTP server has stopped).
+    pub async fn close(self) {
+        if let Err(err) = self.writer_task.await {
+            tracing::error!(error = %err, "database writer task failed");
+        }
+        self.readers.close().await;
+    }
+}
+
+async fn run_writer(mut conn: SqliteConnection, mut queue: mpsc::Receiver<InsertRequest>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    // recv_many waits for one upload, then takes every other one already waiting.
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        match commit_batch(&mut conn, &batch).await {
+            Ok(ids) => {
+                for (request, id) in batch.drain(..).zip(ids) {
+                    // The client may have gone away; its paste is stored all the same.
+                    let _ = request.reply.send(Ok(id));
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, uploads = batch.len(), "commit failed");
+                let message = err.to_string();
+                for request in batch.drain(..) {
+                    let _ = request
+                        .reply
+                        .send(Err(StoreError::CommitFailed(message.clone())));
+                }
+            }
+        }
+    }
+    if let Err(err) = conn.close().await {
+        tracing::warn!(error = %err, "closing the writer connection failed");
+    }
+}
+
+async fn commit_batch(
+    conn: &mut SqliteConnection,
+    batch: &[InsertRequest],
+) -> Result<Vec<String>, StoreError> {
+    let created = creation_time();
+    let mut tx = conn.begin().await?;
+    let mut ids = Vec::with_capacity(batch.len());
+    for request in batch {
+        ids.push(insert_with_fresh_id(&mut tx, &created, &request.contents).await?);
+    }
+    tx.commit().await?;
+    Ok(ids)
+}
+
+async fn insert_with_fresh_id(
+    tx: &mut SqliteConnection,
+    created: &str,
+    contents: &[u8],
+) -> Result<String, StoreError> {
+    for _ in 0..ID_ATTEMPTS {
+        let id = id::generate();
+        // OR IGNORE + rows_affected: an id clash draws a new id instead of failing.
+        let inserted = sqlx::query(
+            "INSERT OR IGNORE INTO entries (id, creation_time, contents) \
+             VALUES (?1, ?2, CAST(?3 AS TEXT))",
+        )
+        .bind(&id)
+        .bind(created)
+        .bind(contents)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 1 {
+            return Ok(id);
+        }
+        tracing::warn!("id collision, drawing another id");
+    }
+    Err(StoreError::IdsExhausted)
+}
+
+/// RFC 3339 in UTC to the second, as LogPaste wrote it (Go's `time.RFC3339`).
+fn creation_time() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    now.format(&Rfc3339)
+        .unwrap_or_else(|_| now.unix_timestamp().to_string())
+}
