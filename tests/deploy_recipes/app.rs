@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::net::TcpListener;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,16 @@ pub struct RunningApp {
 impl RunningApp {
     pub fn start(env: &BTreeMap<String, String>) -> RunningApp {
         let dir = tempfile::tempdir().expect("temporary directory");
+        let db = dir.path().join("store.db");
+        Self::start_in(env, &db, dir)
+    }
+
+    /// With a given database file (a restored one, say).
+    pub fn start_with_db(env: &BTreeMap<String, String>, db: &Path) -> RunningApp {
+        Self::start_in(env, db, tempfile::tempdir().expect("temporary directory"))
+    }
+
+    fn start_in(env: &BTreeMap<String, String>, db: &Path, dir: TempDir) -> RunningApp {
         let port = free_port();
         let log = File::create(dir.path().join("app.log")).expect("log file");
         // Flags win over the recipe's PORT/LP_HOST/DB_PATH: the test must not take the
@@ -33,7 +44,7 @@ impl RunningApp {
                 &port.to_string(),
                 "--db-path",
             ])
-            .arg(dir.path().join("store.db"))
+            .arg(db)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log)

@@ -11,6 +11,7 @@
 
 mod app;
 mod image_env;
+mod local_stack;
 mod recipes;
 
 use std::collections::{BTreeMap, BTreeSet};
