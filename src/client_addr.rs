@@ -50,7 +50,10 @@ pub fn base_url(req: &HttpRequest, behind_proxy: bool) -> String {
         let scheme = first_value(headers, FORWARDED_PROTO)
             .filter(|proto| *proto == "http" || *proto == "https")
             .unwrap_or("https");
-        (scheme, first_value(headers, FORWARDED_HOST).filter(|h| is_sane_host(h)))
+        (
+            scheme,
+            first_value(headers, FORWARDED_HOST).filter(|h| is_sane_host(h)),
+        )
     } else {
         ("http", None)
     };

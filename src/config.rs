@@ -39,7 +39,12 @@ pub struct Config {
     pub subtitle: String,
 
     /// Raw HTML at the bottom of the homepage: the operator's own markup.
-    #[arg(long, env = "LP_FOOTER", default_value = "", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        env = "LP_FOOTER",
+        default_value = "",
+        allow_hyphen_values = true
+    )]
     pub footer: String,
 
     /// Show the curl and JavaScript usage section (`-showdocs=false` hides it).
@@ -56,7 +61,12 @@ pub struct Config {
     pub showdocs: bool,
 
     /// Uploads allowed per client address per minute; 0 turns the limit off.
-    #[arg(long, env = "LP_PERMINUTELIMIT", default_value_t = 0, allow_hyphen_values = true)]
+    #[arg(
+        long,
+        env = "LP_PERMINUTELIMIT",
+        default_value_t = 0,
+        allow_hyphen_values = true
+    )]
     pub perminutelimit: u32,
 
     /// Largest paste accepted, in MiB.

@@ -56,7 +56,11 @@ pub async fn post_paste(
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        });
     if !is_multipart {
         return Err(PasteError::NotMultipart);
     }
@@ -118,18 +122,19 @@ fn if_none_match(req: &HttpRequest, etag: &str) -> bool {
     req.headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|tag| tag.trim() == etag || tag.trim() == "*"))
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|tag| tag.trim() == etag || tag.trim() == "*")
+        })
 }
 
 fn check_rate_limit(req: &HttpRequest, state: &AppState) -> Result<(), PasteError> {
     let Some(limiter) = &state.rate_limiter else {
         return Ok(());
     };
-    let Some(ip) = client_addr::client_ip(
-        req.headers(),
-        req.peer_addr(),
-        state.config.behind_proxy,
-    ) else {
+    let Some(ip) =
+        client_addr::client_ip(req.headers(), req.peer_addr(), state.config.behind_proxy)
+    else {
         return Ok(());
     };
     match limiter.check(ip) {

@@ -213,7 +213,10 @@ impl Moto {
                 break;
             }
             if process.exited().is_some() || Instant::now() > deadline {
-                panic!("moto_server did not start; its log:\n{}", process.log_text());
+                panic!(
+                    "moto_server did not start; its log:\n{}",
+                    process.log_text()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

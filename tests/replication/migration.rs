@@ -24,7 +24,9 @@ async fn a_new_host_with_an_empty_disk_serves_every_paste_from_the_bucket() {
     binary.extend_from_slice(b"\x00\xff\xfe invalid utf-8 \xc3\x28 and NUL \x00\r\n");
     let bodies = vec![
         b"2024-05-01T10:00:00Z INFO started\n2024-05-01T10:00:01Z ERROR it broke\n".to_vec(),
-        "unicode: h\u{e9}llo w\u{f6}rld \u{1f600}\r\nCRLF line\r\n".as_bytes().to_vec(),
+        "unicode: h\u{e9}llo w\u{f6}rld \u{1f600}\r\nCRLF line\r\n"
+            .as_bytes()
+            .to_vec(),
         binary,
         pseudo_random_bytes(MAX_PASTE_BYTES, 7),
     ];
@@ -37,7 +39,11 @@ async fn a_new_host_with_an_empty_disk_serves_every_paste_from_the_bucket() {
 
     // A stops the way `docker stop` stops it; Litestream makes its final sync.
     let status = a.stop().await;
-    assert!(status.success(), "stack A stops cleanly: {status}\n{}", a.process.log_text());
+    assert!(
+        status.success(),
+        "stack A stops cleanly: {status}\n{}",
+        a.process.log_text()
+    );
     fs::remove_dir_all(&host_a).expect("delete A's data folder");
 
     // B starts on an empty folder with the same bucket.
@@ -52,10 +58,17 @@ async fn a_new_host_with_an_empty_disk_serves_every_paste_from_the_bucket() {
     let id = put_paste(&http, &b.base_url, body.clone()).await;
     pastes.push((id, body));
     let status = b.stop().await;
-    assert!(status.success(), "stack B stops cleanly: {status}\n{}", b.process.log_text());
+    assert!(
+        status.success(),
+        "stack B stops cleanly: {status}\n{}",
+        b.process.log_text()
+    );
 
     let host_c = dir.path().join("host-c");
     let c = Stack::start(&StackConfig::new(&host_c, &replica), "stack-c").await;
     assert_serves(&http, &c, &pastes).await;
-    assert!(c.db_path.is_file(), "C restored the database into its own folder");
+    assert!(
+        c.db_path.is_file(),
+        "C restored the database into its own folder"
+    );
 }
