@@ -352,6 +352,12 @@ impl StackConfig {
 impl Stack {
     /// Starts the entrypoint without waiting for the app.
     pub fn spawn(config: &StackConfig, log_name: &str) -> Stack {
+        Stack::spawn_wrapped(config, log_name, &[])
+    }
+
+    /// Starts the entrypoint under `wrapper` (e.g. `unshare --pid --fork --`), as a
+    /// platform would start the container.
+    pub fn spawn_wrapped(config: &StackConfig, log_name: &str, wrapper: &[&str]) -> Stack {
         let port = free_port();
         let db_path = config.data_dir.join("store.db");
         let mut env = vec![
@@ -363,7 +369,15 @@ impl Stack {
             env.push(("DB_REPLICA_URL", url.clone()));
         }
         env.extend(config.env.iter().cloned());
-        let mut command = container_command(&repo_path("docker_entrypoint.sh"), &env);
+        let entrypoint = repo_path("docker_entrypoint.sh");
+        let mut command = match wrapper.split_first() {
+            None => container_command(&entrypoint, &env),
+            Some((program, args)) => {
+                let mut command = container_command(&system_tool(program), &env);
+                command.args(args).arg(&entrypoint);
+                command
+            }
+        };
         command.args(&config.args);
         let log = config
             .data_dir
@@ -376,6 +390,12 @@ impl Stack {
             db_path,
             started: Instant::now(),
         }
+    }
+
+    pub async fn start_wrapped(config: &StackConfig, log_name: &str, wrapper: &[&str]) -> Stack {
+        let mut stack = Stack::spawn_wrapped(config, log_name, wrapper);
+        stack.wait_healthy().await;
+        stack
     }
 
     pub async fn start(config: &StackConfig, log_name: &str) -> Stack {
