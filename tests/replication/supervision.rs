@@ -289,7 +289,7 @@ async fn s6_restarts_litestream_and_the_app_exit_stops_the_supervisor_with_its_c
     wait_replicated(
         &replica,
         &dir.path().join("check.db"),
-        &[first.clone()],
+        std::slice::from_ref(&first),
         Duration::from_secs(60),
     )
     .await;
