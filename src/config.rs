@@ -191,7 +191,14 @@ where
         };
         let known_value_flag = VALUE_FLAGS.contains(&name);
         if !known_value_flag && !BOOL_FLAGS.contains(&name) {
-            out.push(arg);
+            // An unknown single-dash word (`-bogus`) is reported whole, as Go would,
+            // rather than as the short flag `-b`.
+            let is_word = !text.starts_with("--") && name.len() > 1;
+            if is_word && name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+                out.push(OsString::from(format!("--{body}")));
+            } else {
+                out.push(arg);
+            }
             continue;
         }
         out.push(OsString::from(format!("--{body}")));
