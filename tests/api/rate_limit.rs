@@ -29,13 +29,7 @@ async fn uploads_past_the_limit_get_429_with_retry_after() {
         .contains("3 uploads per minute"));
     // Form uploads count against the same budget.
     let form = reqwest::multipart::Form::new().text("_", "x");
-    let response = app
-        .client
-        .post(&app.address)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_form(form).await;
     assert_eq!(response.status(), 429);
     // Reading is never limited.
     assert_eq!(app.get("/").await.status(), 200);
@@ -154,16 +148,7 @@ async fn proxy_mode_links_use_the_proxys_scheme_and_host() {
 
     // Without forwarded headers LogPaste's rule holds: https, the Host header.
     let form = reqwest::multipart::Form::new().text("_", "x");
-    let url = app
-        .client
-        .post(&app.address)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let url = app.post_form(form).await.text().await.unwrap();
     assert!(
         url.starts_with(&format!("https://127.0.0.1:{}/", app.port)),
         "{url}"

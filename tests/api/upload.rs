@@ -1,6 +1,6 @@
 use reqwest::multipart::{Form, Part};
 
-use crate::common::{spawn_app, spawn_app_with, AppOptions};
+use crate::common::{id_from_link, spawn_app, spawn_app_with, AppOptions};
 
 const MIB: usize = 1024 * 1024;
 
@@ -101,22 +101,10 @@ async fn a_paste_of_exactly_the_limit_is_accepted_and_one_byte_more_is_413() {
 
     // Same limit through the form, for a text field and for a file.
     let form = Form::new().text("_", String::from_utf8(over.clone()).unwrap());
-    let response = app
-        .client
-        .post(&app.address)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_form(form).await;
     assert_eq!(response.status(), 413);
     let form = Form::new().part("f", Part::bytes(over).file_name("big.log"));
-    let response = app
-        .client
-        .post(&app.address)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_form(form).await;
     assert_eq!(response.status(), 413);
 }
 
@@ -150,13 +138,7 @@ async fn empty_and_whitespace_bodies_are_refused_with_a_reason() {
         assert!(response.text().await.unwrap().contains("empty body"));
     }
     let form = Form::new().text("_", "   \n");
-    let response = app
-        .client
-        .post(&app.address)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_form(form).await;
     assert_eq!(response.status(), 400);
     assert!(response.text().await.unwrap().contains("empty body"));
 }
@@ -193,18 +175,8 @@ async fn post_takes_a_file_when_there_is_no_text_field() {
     let form = Form::new()
         .part("f", Part::bytes(log.clone()).file_name("app.log"))
         .part("g", Part::bytes(b"second file".to_vec()).file_name("b.log"));
-    let response = app
-        .client
-        .post(&app.address)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let url = response.text().await.unwrap();
-    let id = url.trim_end().rsplit('/').next().unwrap().to_string();
-    let back = app.get(&format!("/{id}")).await.bytes().await.unwrap();
-    assert_eq!(back.as_ref(), log.as_slice());
+    let back = app.post_form_and_read_back(form).await;
+    assert_eq!(back, log);
 }
 
 #[tokio::test]
@@ -214,18 +186,8 @@ async fn a_text_field_wins_over_a_file_even_after_it() {
         .part("f", Part::bytes(b"the file".to_vec()).file_name("a.log"))
         .text("first", "the first text field")
         .text("second", "the second text field");
-    let response = app
-        .client
-        .post(&app.address)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let url = response.text().await.unwrap();
-    let id = url.trim_end().rsplit('/').next().unwrap().to_string();
-    let back = app.get(&format!("/{id}")).await.text().await.unwrap();
-    assert_eq!(back, "the first text field");
+    let back = app.post_form_and_read_back(form).await;
+    assert_eq!(back, b"the first text field");
 }
 
 #[tokio::test]
@@ -234,18 +196,8 @@ async fn a_blank_text_field_gives_way_to_a_file() {
     let form = Form::new()
         .text("_", "  \n")
         .part("f", Part::bytes(b"chosen file".to_vec()).file_name("a.log"));
-    let response = app
-        .client
-        .post(&app.address)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let url = response.text().await.unwrap();
-    let id = url.trim_end().rsplit('/').next().unwrap().to_string();
-    let back = app.get(&format!("/{id}")).await.text().await.unwrap();
-    assert_eq!(back, "chosen file");
+    let back = app.post_form_and_read_back(form).await;
+    assert_eq!(back, b"chosen file");
 }
 
 #[tokio::test]
@@ -328,19 +280,14 @@ async fn two_hundred_concurrent_uploads_of_mixed_sizes_all_come_back() {
             let body: Vec<u8> = (0..size).map(|j| ((i * 31 + j * 7) % 251) as u8).collect();
             let response = if i % 5 == 0 {
                 let form = Form::new().part("f", Part::bytes(body.clone()).file_name("x.log"));
-                app.client
-                    .post(&app.address)
-                    .multipart(form)
-                    .send()
-                    .await
-                    .unwrap()
+                app.post_form(form).await
             } else {
                 app.put(body.clone()).await
             };
             assert_eq!(response.status(), 200, "upload {i}");
             let id = if i % 5 == 0 {
                 let url = response.text().await.unwrap();
-                url.trim_end().rsplit('/').next().unwrap().to_string()
+                id_from_link(&url)
             } else {
                 let json: serde_json::Value = response.json().await.unwrap();
                 json["id"].as_str().unwrap().to_string()

@@ -108,6 +108,30 @@ impl TestApp {
         json["id"].as_str().expect("id in response").to_string()
     }
 
+    /// POSTs a multipart form to `/`.
+    pub async fn post_form(&self, form: reqwest::multipart::Form) -> reqwest::Response {
+        self.client
+            .post(format!("{}/", self.address))
+            .multipart(form)
+            .send()
+            .await
+            .expect("POST sent")
+    }
+
+    /// POSTs a form, asserts success, and returns what the new paste's link serves.
+    pub async fn post_form_and_read_back(&self, form: reqwest::multipart::Form) -> Vec<u8> {
+        let response = self.post_form(form).await;
+        assert_eq!(response.status(), 200);
+        let url = response.text().await.expect("link");
+        let id = id_from_link(&url);
+        self.get(&format!("/{id}"))
+            .await
+            .bytes()
+            .await
+            .expect("paste")
+            .to_vec()
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path}", self.address))
@@ -131,6 +155,15 @@ impl Drop for TestApp {
             server.abort();
         }
     }
+}
+
+/// The id at the end of a link a POST answered with (`http://host/<id>\n`).
+pub fn id_from_link(link: &str) -> String {
+    link.trim_end()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// A port nobody listens on right now (the OS may hand it out again later).
