@@ -50,7 +50,10 @@ pub fn base_url(req: &HttpRequest, behind_proxy: bool) -> String {
         let scheme = first_value(headers, FORWARDED_PROTO)
             .filter(|proto| *proto == "http" || *proto == "https")
             .unwrap_or("https");
-        (scheme, first_value(headers, FORWARDED_HOST).filter(|h| is_sane_host(h)))
+        (
+            scheme,
+            first_value(headers, FORWARDED_HOST).filter(|h| is_sane_host(h)),
+        )
     } else {
         ("http", None)
     };
@@ -75,13 +78,40 @@ fn first_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-/// A host name or address with an optional port: nothing that could break out of a URL.
+/// `name[:port]` or `[ipv6][:port]`: nothing that could break out of a URL.
 fn is_sane_host(host: &str) -> bool {
-    !host.is_empty()
-        && host.len() <= 255
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+    if host.is_empty() || host.len() > 255 {
+        return false;
+    }
+    let (name_ok, port) = match host.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((ip, after)) => (
+                ip.parse::<std::net::Ipv6Addr>().is_ok(),
+                match after {
+                    "" => None,
+                    _ => match after.strip_prefix(':') {
+                        Some(port) => Some(port),
+                        None => return false,
+                    },
+                },
+            ),
+            None => return false,
+        },
+        None => {
+            let (name, port) = match host.split_once(':') {
+                Some((name, port)) => (name, Some(port)),
+                None => (host, None),
+            };
+            let ok = !name.is_empty()
+                && !name.starts_with(['-', '.'])
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+            (ok, port)
+        }
+    };
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.parse::<u16>().is_ok());
+    name_ok && port_ok
 }
 
 #[cfg(test)]
@@ -132,5 +162,9 @@ mod tests {
         assert!(!is_sane_host("evil.com/path"));
         assert!(!is_sane_host("a b"));
         assert!(!is_sane_host("x\"onload"));
+        assert!(!is_sane_host("[::1"));
+        assert!(!is_sane_host("1.2.3.4:notaport"));
+        assert!(!is_sane_host("a:1:2"));
+        assert!(!is_sane_host(",,,"));
     }
 }

@@ -39,7 +39,12 @@ pub struct Config {
     pub subtitle: String,
 
     /// Raw HTML at the bottom of the homepage: the operator's own markup.
-    #[arg(long, env = "LP_FOOTER", default_value = "", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        env = "LP_FOOTER",
+        default_value = "",
+        allow_hyphen_values = true
+    )]
     pub footer: String,
 
     /// Show the curl and JavaScript usage section (`-showdocs=false` hides it).
@@ -56,7 +61,12 @@ pub struct Config {
     pub showdocs: bool,
 
     /// Uploads allowed per client address per minute; 0 turns the limit off.
-    #[arg(long, env = "LP_PERMINUTELIMIT", default_value_t = 0, allow_hyphen_values = true)]
+    #[arg(
+        long,
+        env = "LP_PERMINUTELIMIT",
+        default_value_t = 0,
+        allow_hyphen_values = true
+    )]
     pub perminutelimit: u32,
 
     /// Largest paste accepted, in MiB.
@@ -181,7 +191,14 @@ where
         };
         let known_value_flag = VALUE_FLAGS.contains(&name);
         if !known_value_flag && !BOOL_FLAGS.contains(&name) {
-            out.push(arg);
+            // An unknown single-dash word (`-bogus`) is reported whole, as Go would,
+            // rather than as the short flag `-b`.
+            let is_word = !text.starts_with("--") && name.len() > 1;
+            if is_word && name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+                out.push(OsString::from(format!("--{body}")));
+            } else {
+                out.push(arg);
+            }
             continue;
         }
         out.push(OsString::from(format!("--{body}")));

@@ -74,7 +74,10 @@ impl ResponseError for PasteError {
         if let PasteError::RateLimited { retry_after, .. } = self {
             response.insert_header((header::RETRY_AFTER, retry_after_secs(retry_after)));
         }
-        if matches!(self, PasteError::TooLarge { .. } | PasteError::UploadTimeout(_)) {
+        if matches!(
+            self,
+            PasteError::TooLarge { .. } | PasteError::UploadTimeout(_)
+        ) {
             // The rest of the body is never read: the connection cannot be reused.
             response.insert_header((header::CONNECTION, HeaderValue::from_static("close")));
         }

@@ -181,7 +181,10 @@ mod tests {
             limiter.check_at(ip("2001:db8::ffff:1"), t0),
             Decision::Limited { .. }
         ));
-        assert_eq!(limiter.check_at(ip("2001:db8:0:1::1"), t0), Decision::Allowed);
+        assert_eq!(
+            limiter.check_at(ip("2001:db8:0:1::1"), t0),
+            Decision::Allowed
+        );
     }
 
     #[test]

@@ -101,7 +101,7 @@ impl Application {
                             path,
                             status,
                             latency_ms = %format_args!("{:.2}", started.elapsed().as_secs_f64() * 1000.0),
-                            client,
+                            %client,
                             "request"
                         );
                         result

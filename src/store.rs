@@ -51,15 +51,22 @@ pub enum StoreError {
     CommitFailed(String),
 }
 
-struct InsertRequest {
-    contents: Bytes,
-    reply: oneshot::Sender<Result<String, StoreError>>,
+/// What the writer task is asked to do.
+enum WriterMessage {
+    Insert {
+        contents: Bytes,
+        reply: oneshot::Sender<Result<String, StoreError>>,
+    },
+    /// Health check: answers once the writer could take the write lock.
+    Ping {
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
 }
 
 #[derive(Clone)]
 pub struct Store {
     readers: SqlitePool,
-    writer: mpsc::Sender<InsertRequest>,
+    writer: mpsc::Sender<WriterMessage>,
 }
 
 /// Owns the writer task; closing waits for queued uploads to commit.
@@ -133,7 +140,7 @@ impl Store {
     pub async fn insert(&self, contents: Bytes) -> Result<String, StoreError> {
         let (reply, response) = oneshot::channel();
         self.writer
-            .send(InsertRequest { contents, reply })
+            .send(WriterMessage::Insert { contents, reply })
             .await
             .map_err(|_| StoreError::WriterStopped)?;
         response.await.map_err(|_| StoreError::WriterStopped)?
@@ -156,12 +163,18 @@ impl Store {
         }
     }
 
-    /// Whether the database answers a query on the entries table.
+    /// Whether the database answers: a read on the entries table, and the writer able to
+    /// take the write lock (another process holding it would stall every upload).
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1 FROM entries LIMIT 1")
             .fetch_optional(&self.readers)
             .await?;
-        Ok(())
+        let (reply, response) = oneshot::channel();
+        self.writer
+            .send(WriterMessage::Ping { reply })
+            .await
+            .map_err(|_| StoreError::WriterStopped)?;
+        response.await.map_err(|_| StoreError::WriterStopped)?
     }
 }
 
@@ -176,24 +189,41 @@ impl StoreCloser {
     }
 }
 
-async fn run_writer(mut conn: SqliteConnection, mut queue: mpsc::Receiver<InsertRequest>) {
+async fn run_writer(mut conn: SqliteConnection, mut queue: mpsc::Receiver<WriterMessage>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    // recv_many waits for one upload, then takes every other one already waiting.
+    // recv_many waits for one message, then takes every other one already waiting.
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        match commit_batch(&mut conn, &batch).await {
+        let mut uploads = Vec::with_capacity(batch.len());
+        let mut pings = Vec::new();
+        for message in batch.drain(..) {
+            match message {
+                WriterMessage::Insert { contents, reply } => uploads.push((contents, reply)),
+                WriterMessage::Ping { reply } => pings.push(reply),
+            }
+        }
+        let outcome = if uploads.is_empty() {
+            take_write_lock(&mut conn).await.map(|()| Vec::new())
+        } else {
+            commit_batch(&mut conn, &uploads).await
+        };
+        match outcome {
             Ok(ids) => {
-                for (request, id) in batch.drain(..).zip(ids) {
+                for ((_, reply), id) in uploads.into_iter().zip(ids) {
                     // The client may have gone away; its paste is stored all the same.
-                    let _ = request.reply.send(Ok(id));
+                    let _ = reply.send(Ok(id));
+                }
+                for reply in pings {
+                    let _ = reply.send(Ok(()));
                 }
             }
             Err(err) => {
-                tracing::error!(error = %err, uploads = batch.len(), "commit failed");
+                tracing::error!(error = %err, uploads = uploads.len(), "write failed");
                 let message = err.to_string();
-                for request in batch.drain(..) {
-                    let _ = request
-                        .reply
-                        .send(Err(StoreError::CommitFailed(message.clone())));
+                for (_, reply) in uploads {
+                    let _ = reply.send(Err(StoreError::CommitFailed(message.clone())));
+                }
+                for reply in pings {
+                    let _ = reply.send(Err(StoreError::CommitFailed(message.clone())));
                 }
             }
         }
@@ -203,15 +233,22 @@ async fn run_writer(mut conn: SqliteConnection, mut queue: mpsc::Receiver<Insert
     }
 }
 
+/// Takes and releases the write lock, writing nothing.
+async fn take_write_lock(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    let tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    tx.rollback().await?;
+    Ok(())
+}
+
 async fn commit_batch(
     conn: &mut SqliteConnection,
-    batch: &[InsertRequest],
+    uploads: &[(Bytes, oneshot::Sender<Result<String, StoreError>>)],
 ) -> Result<Vec<String>, StoreError> {
     let created = creation_time();
     let mut tx = conn.begin().await?;
-    let mut ids = Vec::with_capacity(batch.len());
-    for request in batch {
-        ids.push(insert_with_fresh_id(&mut tx, &created, &request.contents).await?);
+    let mut ids = Vec::with_capacity(uploads.len());
+    for (contents, _) in uploads {
+        ids.push(insert_with_fresh_id(&mut tx, &created, contents).await?);
     }
     tx.commit().await?;
     Ok(ids)

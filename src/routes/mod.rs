@@ -22,6 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/{id}")
                 .route(web::get().to(paste::get_paste))
+                .route(web::head().to(paste::get_paste))
                 .route(web::put().to(paste::put_paste))
                 .route(web::method(Method::OPTIONS).to(paste::preflight)),
         )
@@ -30,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/{tail:.*}")
                 .route(web::put().to(paste::put_paste))
                 .route(web::method(Method::OPTIONS).to(paste::preflight))
-                .route(web::get().to(paste::not_found)),
+                .route(web::get().to(paste::not_found))
+                .route(web::head().to(paste::not_found)),
         );
 }

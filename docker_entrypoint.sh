@@ -1,0 +1,151 @@
+#!/bin/sh
+# The image's entrypoint: the one place that decides how the container runs.
+#
+#   DB_REPLICA_URL unset           -> the app alone, with a loud warning
+#   PID 1 (Docker, Kubernetes, ...) -> s6-overlay's /init: restore, then Litestream + app
+#   not PID 1, namespaces allowed  -> /init as PID 1 of a new PID namespace (Fly.io)
+#   not PID 1, no namespaces       -> restore, then `litestream replicate -exec` (Heroku)
+#
+# The container's arguments go to the app unchanged. They travel shell-quoted in
+# LOGPASTE_ARGS (see logpaste-launch): an environment variable reaches the app through
+# s6-overlay and through `litestream replicate -exec`, which takes a single string and
+# splits it itself, so it would mangle quotes, `$` and spaces in a footer.
+#
+# Every path can be overridden so the tests can run this script on a host:
+#   LOGPASTE_BIN, LITESTREAM_BIN, LITESTREAM_CONFIG, S6_INIT, and
+#   LOGPASTE_RUN_MODE = auto (default) | s6 | unshare | litestream-exec.
+set -eu
+
+LOGPASTE_BIN="${LOGPASTE_BIN:-/usr/local/bin/logpaste}"
+LITESTREAM_BIN="${LITESTREAM_BIN:-/usr/local/bin/litestream}"
+LITESTREAM_CONFIG="${LITESTREAM_CONFIG:-/etc/litestream.yml}"
+S6_INIT="${S6_INIT:-/init}"
+mode="${LOGPASTE_RUN_MODE:-auto}"
+
+# Litestream and the app must agree on the file: give Litestream the app's default.
+DB_PATH="${DB_PATH:-data/store.db}"
+DB_SYNC_INTERVAL="${DB_SYNC_INTERVAL:-1s}"
+export LOGPASTE_BIN LITESTREAM_BIN LITESTREAM_CONFIG DB_PATH DB_SYNC_INTERVAL
+
+log() {
+  echo "docker_entrypoint: $*" >&2
+}
+
+# Prints the arguments as one string that `eval "set -- $string"` turns back into them.
+shell_quote() {
+  quoted=""
+  for arg in "$@"; do
+    rest="$arg"
+    piece=""
+    while :; do
+      case "$rest" in
+        *"'"*)
+          piece="$piece${rest%%"'"*}'\\''"
+          rest="${rest#*"'"}"
+          ;;
+        *)
+          piece="$piece$rest"
+          break
+          ;;
+      esac
+    done
+    quoted="$quoted '$piece'"
+  done
+  printf '%s' "$quoted"
+}
+
+# unshare(1) keeps SIGTERM and SIGINT for itself and does not pass them on, so the
+# namespace's init would never hear `docker stop` or `fly machine stop`: forward them.
+namespace_init_pid() {
+  parent="$1"
+  children="/proc/$parent/task/$parent/children"
+  child=""
+  if [ -r "$children" ]; then
+    read -r child _ < "$children" || true
+    [ -n "${child:-}" ] && { echo "$child"; return 0; }
+  fi
+  for stat in /proc/[0-9]*/stat; do
+    line=$(cat "$stat" 2>/dev/null) || continue
+    fields="${line##*) }"
+    # shellcheck disable=SC2086 # split "state ppid ..." into fields on purpose
+    set -- $fields
+    if [ "${2:-}" = "$parent" ]; then
+      pid="${stat#/proc/}"
+      echo "${pid%/stat}"
+      return 0
+    fi
+  done
+  return 1
+}
+
+forward_signal() {
+  interrupted=1
+  # s6-overlay's init shuts down cleanly on SIGTERM; Fly.io stops machines with SIGINT.
+  child=$(namespace_init_pid "$ns_parent") || return 0
+  kill -TERM "$child" 2>/dev/null || true
+}
+
+run_init_in_new_pid_namespace() {
+  unshare --pid --fork --mount-proc "$S6_INIT" &
+  ns_parent=$!
+  trap 'forward_signal' TERM INT HUP QUIT
+  status=0
+  while :; do
+    interrupted=0
+    if wait "$ns_parent"; then status=0; else status=$?; fi
+    if [ "$interrupted" = 1 ] && kill -0 "$ns_parent" 2>/dev/null; then
+      continue
+    fi
+    break
+  done
+  # A signal may have cut the last wait short: ask once more for the real exit status.
+  if [ "$interrupted" = 1 ]; then
+    final=0
+    wait "$ns_parent" 2>/dev/null || final=$?
+    [ "$final" = 127 ] || status=$final
+  fi
+  exit "$status"
+}
+
+if [ -z "${DB_REPLICA_URL:-}" ]; then
+  log "WARNING: ================================================================"
+  log "WARNING: DB_REPLICA_URL is not set: replication is OFF."
+  log "WARNING: Every paste lives only in $DB_PATH on this machine's disk"
+  log "WARNING: and is lost with it. Set DB_REPLICA_URL (and the bucket's"
+  log "WARNING: credentials) to stream the database to S3-compatible storage."
+  log "WARNING: ================================================================"
+  exec logpaste-as-user "$LOGPASTE_BIN" "$@"
+fi
+
+LOGPASTE_ARGS=$(shell_quote "$@")
+export LOGPASTE_ARGS
+
+if [ "$mode" = auto ]; then
+  if [ "$$" = 1 ]; then
+    mode=s6
+  elif unshare --pid --fork --mount-proc true >/dev/null 2>&1; then
+    mode=unshare
+  else
+    mode=litestream-exec
+  fi
+fi
+
+case "$mode" in
+  s6)
+    log "PID 1: handing over to s6-overlay (restore, then Litestream and the app)"
+    exec "$S6_INIT"
+    ;;
+  unshare)
+    log "not PID 1: running s6-overlay as PID 1 of a new PID namespace"
+    run_init_in_new_pid_namespace
+    ;;
+  litestream-exec)
+    log "not PID 1 and no PID namespace allowed: restore, then Litestream runs the app"
+    logpaste-restore
+    exec logpaste-as-user "$LITESTREAM_BIN" replicate -config "$LITESTREAM_CONFIG" -exec logpaste-launch
+    ;;
+  *)
+    log "unknown LOGPASTE_RUN_MODE '$mode' (auto, s6, unshare or litestream-exec)"
+    exit 2
+    ;;
+esac

@@ -1,0 +1,148 @@
+use crate::common::{binary_command, free_port, run_binary_to_exit, spawn_binary};
+
+fn assert_one_clear_line(case: &str, code: Option<i32>, stderr: &str, mentions: &str) {
+    assert!(code.is_some_and(|c| c != 0), "{case}: exit code {code:?}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{case}: expected one line, got {stderr:?}");
+    assert!(
+        lines[0].starts_with("logpaste: error: "),
+        "{case}: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{case}: {stderr}");
+    assert!(
+        lines[0].to_lowercase().contains(&mentions.to_lowercase()),
+        "{case}: {stderr:?} should mention {mentions}"
+    );
+}
+
+#[test]
+fn bad_settings_stop_start_up_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    // (case, flags, environment, what the message must name)
+    type Case<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
+        ("negative size", &["-maxsize", "-1"], &[], "maxsize"),
+        ("zero size", &["-maxsize=0"], &[], "maxsize"),
+        ("size not a number", &["--maxsize", "big"], &[], "maxsize"),
+        ("size from env", &[], &[("LP_MAXSIZE", "-3")], "maxsize"),
+        (
+            "negative limit",
+            &["-perminutelimit", "-5"],
+            &[],
+            "perminutelimit",
+        ),
+        ("port not a number", &[], &[("PORT", "abc")], "port"),
+        ("port out of range", &[], &[("PORT", "70000")], "port"),
+        ("not a boolean", &["-showdocs=maybe"], &[], "showdocs"),
+        ("unknown flag", &["-bogus", "1"], &[], "bogus"),
+    ];
+    for (case, args, env, mentions) in cases {
+        let mut command = binary_command(&db, free_port());
+        command.args(*args);
+        for (name, value) in *env {
+            command.env(name, value);
+        }
+        let (code, stderr) = run_binary_to_exit(command);
+        assert_one_clear_line(case, code, &stderr, mentions);
+    }
+}
+
+#[test]
+fn an_unusable_database_path_stops_start_up_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a folder").unwrap();
+    let under_a_file = file.join("store.db");
+    let (code, stderr) = run_binary_to_exit(binary_command(&under_a_file, free_port()));
+    assert_one_clear_line("db under a file", code, &stderr, "database");
+
+    let not_sqlite = dir.path().join("garbage.db");
+    std::fs::write(&not_sqlite, vec![0x42u8; 8192]).unwrap();
+    let (code, stderr) = run_binary_to_exit(binary_command(&not_sqlite, free_port()));
+    assert_one_clear_line("not a database", code, &stderr, "database");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let (code, stderr) = run_binary_to_exit(binary_command(&dir.path().join("ok.db"), port));
+    assert_one_clear_line("port taken", code, &stderr, "listen");
+}
+
+#[tokio::test]
+async fn flags_in_both_spellings_and_env_vars_configure_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let port = free_port();
+    let footer = r#"<em class="f">"quoted" $HOME `tick` 'single' &amp;</em>"#;
+    let mut command = binary_command(&db, port);
+    command
+        .env("LP_TITLE", "from env")
+        .env("LP_SUBTITLE", "subtitle from env")
+        .args([
+            "-title",
+            "Go spelling",
+            "--footer",
+            footer,
+            "-showdocs=false",
+        ]);
+    let app = spawn_binary(command, &db, port).await;
+    let html = reqwest::get(format!("{}/", app.address))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("<h1 id=\"title\">Go spelling</h1>"),
+        "flag beats env"
+    );
+    assert!(html.contains("subtitle from env"));
+    assert!(html.contains(footer), "footer arrives unchanged");
+    assert!(!html.contains("id=\"docs\""));
+}
+
+#[tokio::test]
+async fn the_database_defaults_to_data_store_db_in_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let expected = dir.path().join("data/store.db");
+    let mut command = binary_command(&expected, port);
+    command.env_remove("DB_PATH").current_dir(dir.path());
+    let app = spawn_binary(command, &expected, port).await;
+    let id = reqwest::Client::new()
+        .put(format!("{}/", app.address))
+        .body("default path")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(id, 200);
+    assert!(expected.exists(), "data/store.db was not created");
+}
+
+#[tokio::test]
+async fn maxsize_and_limit_come_from_the_environment_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let port = free_port();
+    let mut command = binary_command(&db, port);
+    command.env("LP_MAXSIZE", "1").env("LP_PERMINUTELIMIT", "1");
+    let app = spawn_binary(command, &db, port).await;
+    let client = reqwest::Client::new();
+    let too_big = vec![b'x'; 1024 * 1024 + 1];
+    let response = client
+        .put(format!("{}/", app.address))
+        .body(too_big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    // The refused upload counted; the next one is over the per-minute limit.
+    let response = client
+        .put(format!("{}/", app.address))
+        .body("small")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+}

@@ -1,0 +1,146 @@
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::common::{binary_command, free_port, spawn_binary};
+
+#[tokio::test]
+async fn stop_signals_finish_in_flight_uploads_then_exit_zero() {
+    for signal in ["TERM", "INT"] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("store.db");
+        let port = free_port();
+        let mut app = spawn_binary(binary_command(&db, port), &db, port).await;
+
+        // An upload whose body is only half sent when the signal arrives.
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        stream
+            .write_all(b"PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhalf-")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.signal(signal);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stream.write_all(b"done!").await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+            .await
+            .expect("in-flight request answered")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        assert!(answer.starts_with("HTTP/1.1 200"), "SIG{signal}: {answer}");
+        let id = answer
+            .rsplit("\"id\":\"")
+            .next()
+            .and_then(|rest| rest.get(..8))
+            .unwrap()
+            .to_string();
+
+        assert_eq!(
+            app.wait_exit(Duration::from_secs(20)),
+            Some(0),
+            "SIG{signal}"
+        );
+        assert!(app.log().contains("stopped"), "{}", app.log());
+        // New connections are refused once stopped.
+        assert!(tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err());
+
+        // The in-flight paste was committed before the exit.
+        let port = free_port();
+        let app = spawn_binary(binary_command(&db, port), &db, port).await;
+        let back = reqwest::get(format!("{}/{id}", app.address)).await.unwrap();
+        assert_eq!(back.text().await.unwrap(), "half-done!");
+    }
+}
+
+#[tokio::test]
+async fn acknowledged_pastes_survive_a_crash_of_the_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let port = free_port();
+    let app = spawn_binary(binary_command(&db, port), &db, port).await;
+    let client = reqwest::Client::new();
+    let mut pastes = Vec::new();
+    for i in 0..50 {
+        let body = format!("paste {i} {}", "x".repeat(i * 100));
+        let response = client
+            .put(format!("{}/", app.address))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let json: serde_json::Value = response.json().await.unwrap();
+        pastes.push((json["id"].as_str().unwrap().to_string(), body));
+    }
+    // No chance to clean up: SIGKILL right after the last acknowledgement.
+    app.signal("KILL");
+    drop(app);
+
+    let port = free_port();
+    let app = spawn_binary(binary_command(&db, port), &db, port).await;
+    for (id, body) in pastes {
+        let back = client
+            .get(format!("{}/{id}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(back.status(), 200, "{id} lost in the crash");
+        assert_eq!(back.text().await.unwrap(), body);
+    }
+}
+
+#[tokio::test]
+async fn logs_one_line_per_request_and_the_config_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let port = free_port();
+    let mut command = binary_command(&db, port);
+    command
+        .env("DB_REPLICA_URL", "s3://replica-secret-bucket/db")
+        .env("LITESTREAM_ACCESS_KEY_ID", "AKIAEXAMPLEKEYID")
+        .env("LITESTREAM_SECRET_ACCESS_KEY", "very-secret-access-key")
+        .env("LP_TITLE", "Acme");
+    let app = spawn_binary(command, &db, port).await;
+    let response = reqwest::get(format!("{}/AbCdEfGh", app.address))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let log = app.log();
+    let start = log
+        .lines()
+        .find(|line| line.contains("logpaste started"))
+        .unwrap_or_else(|| panic!("no start-up line in {log}"));
+    for setting in [
+        "port=",
+        "db_path=",
+        "replication=true",
+        "max_size_mib=2",
+        "title=Acme",
+    ] {
+        assert!(start.contains(setting), "{setting} missing from {start}");
+    }
+    let request = log
+        .lines()
+        .find(|line| line.contains("/AbCdEfGh"))
+        .unwrap_or_else(|| panic!("no request line in {log}"));
+    for part in [
+        "method=GET",
+        "status=404",
+        "latency_ms=",
+        "client=127.0.0.1",
+    ] {
+        assert!(request.contains(part), "{part} missing from {request}");
+    }
+    for secret in [
+        "very-secret-access-key",
+        "AKIAEXAMPLEKEYID",
+        "replica-secret-bucket",
+    ] {
+        assert!(!log.contains(secret), "{secret} leaked into the log");
+    }
+}

@@ -1,0 +1,204 @@
+use crate::common::{spawn_app_with, AppOptions, TestApp};
+
+async fn put_from(app: &TestApp, forwarded_for: Option<&str>) -> reqwest::Response {
+    let mut request = app.client.put(format!("{}/", app.address)).body("log line");
+    if let Some(value) = forwarded_for {
+        request = request.header("x-forwarded-for", value);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn uploads_past_the_limit_get_429_with_retry_after() {
+    let app = spawn_app_with(AppOptions::args(&["-perminutelimit", "3"])).await;
+    for _ in 0..3 {
+        assert_eq!(put_from(&app, None).await.status(), 200);
+    }
+    let limited = put_from(&app, None).await;
+    assert_eq!(limited.status(), 429);
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert!(limited
+        .text()
+        .await
+        .unwrap()
+        .contains("3 uploads per minute"));
+    // Form uploads count against the same budget.
+    let form = reqwest::multipart::Form::new().text("_", "x");
+    let response = app.post_form(form).await;
+    assert_eq!(response.status(), 429);
+    // Reading is never limited.
+    assert_eq!(app.get("/").await.status(), 200);
+}
+
+#[tokio::test]
+async fn forwarded_headers_are_ignored_outside_proxy_mode() {
+    let app = spawn_app_with(AppOptions::args(&["-perminutelimit", "2"])).await;
+    assert_eq!(put_from(&app, Some("198.51.100.1")).await.status(), 200);
+    assert_eq!(put_from(&app, Some("198.51.100.2")).await.status(), 200);
+    // A third "address" is still the same client: the header cannot buy a fresh budget.
+    assert_eq!(put_from(&app, Some("198.51.100.3")).await.status(), 429);
+}
+
+#[tokio::test]
+async fn behind_a_proxy_each_forwarded_client_has_its_own_budget() {
+    let app = spawn_app_with(AppOptions {
+        args: vec!["-perminutelimit".into(), "1".into()],
+        behind_proxy: true,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(put_from(&app, Some("198.51.100.1")).await.status(), 200);
+    assert_eq!(put_from(&app, Some("198.51.100.1")).await.status(), 429);
+    assert_eq!(put_from(&app, Some("198.51.100.2")).await.status(), 200);
+    // The proxy appends the real client last; what the client wrote before is ignored.
+    assert_eq!(
+        put_from(&app, Some("203.0.113.9, 198.51.100.1"))
+            .await
+            .status(),
+        429
+    );
+    assert_eq!(
+        put_from(&app, Some("198.51.100.1, [2001:db8::7]:443"))
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn malformed_forwarded_headers_never_cause_a_5xx() {
+    let app = spawn_app_with(AppOptions {
+        args: vec!["-perminutelimit".into(), "1000".into()],
+        behind_proxy: true,
+        ..Default::default()
+    })
+    .await;
+    // Values no host could have: the link falls back to https and the Host header.
+    let junk = [
+        "",
+        ",,,",
+        "1.2.3.4:notaport",
+        "[::1",
+        "a b",
+        "x/y",
+        "\"q\"",
+        "1.2.3.4:99999",
+    ];
+    // Values that are syntactically host names: used as given.
+    let odd_but_valid = ["not-an-ip", "999.999.999.999", "unknown"];
+    for value in junk.iter().chain(odd_but_valid.iter()) {
+        let request = app
+            .client
+            .put(format!("{}/", app.address))
+            .body("x")
+            .header("x-forwarded-for", *value)
+            .header("x-forwarded-proto", *value)
+            .header("x-forwarded-host", *value);
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200, "{value:?}");
+        let form = reqwest::multipart::Form::new().text("_", "x");
+        let response = app
+            .client
+            .post(&app.address)
+            .multipart(form)
+            .header("x-forwarded-for", *value)
+            .header("x-forwarded-proto", *value)
+            .header("x-forwarded-host", *value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{value:?}");
+        let url = response.text().await.unwrap();
+        let expected_host = if junk.contains(value) {
+            format!("127.0.0.1:{}", app.port)
+        } else {
+            value.to_string()
+        };
+        assert!(
+            url.starts_with(&format!("https://{expected_host}/")),
+            "{value:?} -> {url}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn proxy_mode_links_use_the_proxys_scheme_and_host() {
+    let app = spawn_app_with(AppOptions {
+        behind_proxy: true,
+        ..Default::default()
+    })
+    .await;
+    let form = reqwest::multipart::Form::new().text("_", "x");
+    let response = app
+        .client
+        .post(&app.address)
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-host", "logs.example.com")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let url = response.text().await.unwrap();
+    assert!(url.starts_with("https://logs.example.com/"), "{url}");
+
+    // Without forwarded headers LogPaste's rule holds: https, the Host header.
+    let form = reqwest::multipart::Form::new().text("_", "x");
+    let url = app.post_form(form).await.text().await.unwrap();
+    assert!(
+        url.starts_with(&format!("https://127.0.0.1:{}/", app.port)),
+        "{url}"
+    );
+
+    // Outside proxy mode the same headers are ignored.
+    let direct = spawn_app_with(AppOptions::default()).await;
+    let form = reqwest::multipart::Form::new().text("_", "x");
+    let url = direct
+        .client
+        .post(&direct.address)
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-host", "logs.example.com")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        url.starts_with(&format!("http://127.0.0.1:{}/", direct.port)),
+        "{url}"
+    );
+}
+
+#[tokio::test]
+async fn thousands_of_sprayed_addresses_each_get_their_budget_and_no_5xx() {
+    let app = std::sync::Arc::new(
+        spawn_app_with(AppOptions {
+            args: vec!["-perminutelimit".into(), "1".into()],
+            behind_proxy: true,
+            ..Default::default()
+        })
+        .await,
+    );
+    let mut tasks = Vec::new();
+    for worker in 0..16u32 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..125u32 {
+                let n = worker * 125 + i;
+                let address = format!("10.{}.{}.{}", n >> 16, (n >> 8) & 255, n & 255);
+                let first = put_from(&app, Some(&address)).await.status().as_u16();
+                let second = put_from(&app, Some(&address)).await.status().as_u16();
+                assert_eq!((first, second), (200, 429), "{address}");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+}

@@ -1,0 +1,215 @@
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::common::spawn_app;
+
+/// Sends a raw request line so that no client normalises the path first.
+async fn raw_get(port: u16, path: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .expect("answered")
+    .unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn unknown_and_hostile_ids_are_404_entry_not_found() {
+    let app = spawn_app().await;
+    let id = app.put_ok("exists").await;
+    let long = "a".repeat(5 * 1024);
+    let paths = [
+        "/AAAAAAAA".to_string(),
+        "/abc".to_string(),
+        format!("/{long}"),
+        format!("/{id}/extra"),
+        format!("/{id}x"),
+        "/../x".to_string(),
+        "/..%2F..%2Fetc%2Fpasswd".to_string(),
+        "/%ZZ%00".to_string(),
+        "/%E2%98%83%E2%98%83%E2%98%83".to_string(),
+        "/abc%00def".to_string(),
+        "//".to_string(),
+        "/static/../../etc/passwd".to_string(),
+        "/%2e%2e/%2e%2e/".to_string(),
+    ];
+    for path in &paths {
+        let answer = raw_get(app.port, path).await;
+        let status_line = answer.lines().next().unwrap_or_default();
+        assert!(
+            status_line.starts_with("HTTP/1.1 404"),
+            "{path}: {status_line}"
+        );
+        if !path.starts_with("/static/") {
+            assert!(answer.ends_with("entry not found\n"), "{path}: {answer}");
+        }
+    }
+    let unicode = app.get("/ünïcödé").await;
+    assert_eq!(unicode.status(), 404);
+}
+
+#[tokio::test]
+async fn pastes_cannot_run_script_and_are_cached_as_immutable() {
+    let app = spawn_app().await;
+    let html = "<html><script>alert(document.domain)</script><svg onload=alert(1)>";
+    let id = app.put_ok(html).await;
+    let response = app.get(&format!("/{id}")).await;
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    assert_eq!(
+        headers["content-type"].to_str().unwrap().to_lowercase(),
+        "text/plain; charset=utf-8"
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("sandbox"),
+        "{csp}"
+    );
+    let cache = headers["cache-control"].to_str().unwrap();
+    assert!(cache.contains("immutable"), "{cache}");
+    assert_eq!(headers["access-control-allow-origin"], "*");
+    let etag = headers["etag"].to_str().unwrap().to_string();
+    assert_eq!(response.text().await.unwrap(), html);
+
+    let revalidated = app
+        .client
+        .get(format!("{}/{id}", app.address))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revalidated.status(), 304);
+    assert!(revalidated.bytes().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn preflight_allows_cross_origin_uploads() {
+    let app = spawn_app().await;
+    for path in ["/", "/some/path"] {
+        let response = app
+            .client
+            .request(reqwest::Method::OPTIONS, format!("{}{path}", app.address))
+            .header("origin", "https://device.example")
+            .header("access-control-request-method", "PUT")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let headers = response.headers();
+        assert_eq!(headers["access-control-allow-origin"], "*");
+        let methods = headers["access-control-allow-methods"].to_str().unwrap();
+        for method in ["GET", "PUT", "POST"] {
+            assert!(methods.contains(method), "{methods}");
+        }
+    }
+    // Error answers can be read cross-origin too (the JS client shows their text).
+    let response = app.put("").await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+}
+
+#[tokio::test]
+async fn assets_are_embedded_and_cached_a_week() {
+    let app = spawn_app().await;
+    let favicon = app.get("/favicon.ico").await;
+    assert_eq!(favicon.status(), 200);
+    assert_eq!(favicon.headers()["content-type"], "image/x-icon");
+    let icon = favicon.bytes().await.unwrap();
+    assert_eq!(&icon[..4], &[0, 0, 1, 0], "an ICO header");
+
+    let client = app.get("/static/js/logpaste.js").await;
+    assert_eq!(client.status(), 200);
+    let cache = client.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(cache.contains("max-age=604800"), "{cache}");
+    assert!(client.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .contains("javascript"));
+    let client_js = client.text().await.unwrap();
+    assert!(client_js.contains("uploadText"));
+    let legacy = app.get("/js/logpaste.js").await;
+    assert_eq!(legacy.status(), 200);
+    assert_eq!(legacy.text().await.unwrap(), client_js);
+
+    let css = app.get("/static/css/style.css").await;
+    assert_eq!(css.status(), 200);
+    assert!(css.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .contains("text/css"));
+    assert_eq!(app.get("/static/nope.js").await.status(), 404);
+}
+
+#[tokio::test]
+async fn head_requests_answer_like_get_without_a_body() {
+    let app = spawn_app().await;
+    let id = app.put_ok("twelve bytes").await;
+    let response = app
+        .client
+        .head(format!("{}/{id}", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-length"], "12");
+    let missing = app
+        .client
+        .head(format!("{}/AAAAAAAA", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
+async fn hostile_connections_cannot_hold_the_server() {
+    let app = spawn_app().await;
+    // Huge request headers are refused with a 4xx, never a 5xx.
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    let big = "a".repeat(128 * 1024);
+    let request = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n");
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut answer = vec![0u8; 256];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .expect("answered")
+        .unwrap_or(0);
+    let head = String::from_utf8_lossy(&answer[..read]).into_owned();
+    assert!(
+        read == 0 || head.starts_with("HTTP/1.1 4"),
+        "oversized headers: {head}"
+    );
+
+    // A client that sends half a request line is disconnected after the head timeout,
+    // while other clients are served normally meanwhile.
+    let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    slow.write_all(b"GET /healthz HT").await.unwrap();
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        slow.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(closed.is_ok(), "a stalled client was never disconnected");
+    let text = String::from_utf8_lossy(&rest);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
+}

@@ -1,0 +1,161 @@
+use std::process::Command;
+use std::time::Duration;
+
+use crate::common::{spawn_app, spawn_app_with, AppOptions};
+
+fn sqlite3(db: &std::path::Path, sql: &str) -> String {
+    let output = Command::new("sqlite3")
+        .arg(db)
+        .arg(sql)
+        .output()
+        .expect("the sqlite3 CLI runs (scripts/setup installs it)");
+    assert!(
+        output.status.success(),
+        "sqlite3 failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// A store.db as LogPaste leaves it: its table, its own migration bookkeeping, its rows.
+fn logpaste_fixture(db: &std::path::Path) {
+    sqlite3(
+        db,
+        "CREATE TABLE IF NOT EXISTS entries (
+             id TEXT PRIMARY KEY,
+             creation_time TEXT,
+             contents TEXT
+         );
+         CREATE TABLE migrations (version INTEGER PRIMARY KEY, applied_at TEXT);
+         INSERT INTO migrations VALUES (1, '2021-03-01T10:00:00Z');
+         INSERT INTO entries VALUES ('fFnL9cU6', '2021-03-01T10:01:00Z', 'Hello, world!');
+         INSERT INTO entries VALUES ('Crlf0042', '2021-03-02T10:01:00Z',
+             'a' || char(13) || char(10) || 'b');
+         INSERT INTO entries VALUES ('Bin00001', '2021-03-03T10:01:00Z',
+             CAST(X'FF00FE0A6C6F67' AS TEXT));",
+    );
+}
+
+#[tokio::test]
+async fn a_store_db_written_by_logpaste_opens_unchanged_and_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    logpaste_fixture(&db);
+
+    let app = spawn_app_with(AppOptions {
+        db_path: Some(db.clone()),
+        ..Default::default()
+    })
+    .await;
+    let hello = app.get("/fFnL9cU6").await;
+    assert_eq!(hello.status(), 200);
+    assert_eq!(hello.text().await.unwrap(), "Hello, world!");
+    let crlf = app.get("/Crlf0042").await.bytes().await.unwrap();
+    assert_eq!(crlf.as_ref(), b"a\r\nb");
+    let binary = app.get("/Bin00001").await.bytes().await.unwrap();
+    assert_eq!(binary.as_ref(), b"\xff\x00\xfe\nlog");
+    let new_id = app.put_ok("written by us").await;
+    app.stop().await;
+
+    // LogPaste's bookkeeping is untouched, and our row has LogPaste's shape.
+    assert_eq!(
+        sqlite3(&db, "SELECT version, applied_at FROM migrations;"),
+        "1|2021-03-01T10:00:00Z\n"
+    );
+    assert_eq!(sqlite3(&db, "SELECT count(*) FROM entries;"), "4\n");
+    let row = sqlite3(
+        &db,
+        &format!(
+            "SELECT typeof(contents), contents, creation_time FROM entries WHERE id = '{new_id}';"
+        ),
+    );
+    let parts: Vec<&str> = row.trim_end().split('|').collect();
+    assert_eq!(parts[..2], ["text", "written by us"]);
+    let time = parts[2];
+    assert_eq!(time.len(), 20, "{time}");
+    assert!(time.ends_with('Z') && time.as_bytes()[10] == b'T', "{time}");
+    assert_eq!(sqlite3(&db, "PRAGMA journal_mode;"), "wal\n");
+
+    // Opening it again (migrations already applied) works just as well.
+    let again = spawn_app_with(AppOptions {
+        db_path: Some(db.clone()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(again.get(&format!("/{new_id}")).await.status(), 200);
+}
+
+fn wal_size(db: &std::path::Path) -> u64 {
+    let wal = db.with_file_name(format!("{}-wal", db.file_name().unwrap().to_string_lossy()));
+    std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn the_wal_stays_bounded_unless_litestream_owns_checkpoints() {
+    let chunk = vec![b'w'; 256 * 1024];
+    let uploads = 48; // 12 MiB, three times SQLite's default checkpoint threshold.
+
+    let local = spawn_app().await;
+    for _ in 0..uploads {
+        local.put_ok(chunk.clone()).await;
+    }
+    let bounded = wal_size(&local.db_path);
+    assert!(bounded < 8 * 1024 * 1024, "WAL grew to {bounded} bytes");
+
+    let replicated = spawn_app_with(AppOptions {
+        replicated: true,
+        ..Default::default()
+    })
+    .await;
+    for _ in 0..uploads {
+        replicated.put_ok(chunk.clone()).await;
+    }
+    let unbounded = wal_size(&replicated.db_path);
+    assert!(
+        unbounded >= 12 * 1024 * 1024,
+        "with DB_REPLICA_URL the app must leave checkpoints to Litestream (WAL {unbounded})"
+    );
+}
+
+#[tokio::test]
+async fn healthz_answers_200_while_the_database_answers_and_503_when_it_does_not() {
+    let app = spawn_app().await;
+    let ok = app.get("/healthz").await;
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.text().await.unwrap(), "ok\n");
+
+    // Another process holds the write lock: uploads would stall, so the check must fail.
+    let marker = app.db_path.with_file_name("lock-taken");
+    let mut holder = Command::new("sqlite3")
+        .arg(&app.db_path)
+        .arg("BEGIN IMMEDIATE; INSERT INTO entries VALUES ('lockLock', '', 'x');")
+        .arg(format!(".shell touch '{}' && sleep 8", marker.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !marker.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lock holder did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let down = app.get("/healthz").await;
+    let status = down.status();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(status, 503);
+    assert_eq!(down.text().await.unwrap(), "database unavailable\n");
+
+    // Once the lock is gone the service is healthy again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        if app.get("/healthz").await.status() == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "did not recover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,307 @@
+use reqwest::multipart::{Form, Part};
+
+use crate::common::{id_from_link, spawn_app, spawn_app_with, AppOptions};
+
+const MIB: usize = 1024 * 1024;
+
+fn is_id(s: &str) -> bool {
+    s.len() == 8 && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+#[tokio::test]
+async fn put_answers_json_id_and_get_returns_the_same_bytes() {
+    let app = spawn_app().await;
+    let response = app.put("Hello, world!").await;
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(content_type.contains("application/json"), "{content_type}");
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    let json: serde_json::Value = response.json().await.unwrap();
+    let id = json["id"].as_str().unwrap();
+    assert!(is_id(id), "{id}");
+
+    let paste = app.get(&format!("/{id}")).await;
+    assert_eq!(paste.status(), 200);
+    assert_eq!(
+        paste.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_lowercase(),
+        "text/plain; charset=utf-8"
+    );
+    assert_eq!(paste.bytes().await.unwrap(), "Hello, world!".as_bytes());
+}
+
+#[tokio::test]
+async fn put_on_any_path_is_an_upload() {
+    let app = spawn_app().await;
+    for path in ["/anything", "/deep/er/path", "/abcdefgh"] {
+        let response = app
+            .client
+            .put(format!("{}{path}", app.address))
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let json: serde_json::Value = response.json().await.unwrap();
+        assert!(is_id(json["id"].as_str().unwrap()));
+    }
+}
+
+#[tokio::test]
+async fn odd_bytes_round_trip_exactly() {
+    let app = spawn_app().await;
+    let samples: Vec<Vec<u8>> = vec![
+        b"\xff\xfe\x00invalid utf-8 \xc3\x28 and NUL \x00 bytes\x00".to_vec(),
+        b"line one\r\nline two\r\n\r\n".to_vec(),
+        "unicode: \u{1F600} \u{202E} \u{FEFF}".as_bytes().to_vec(),
+        b"\x00".to_vec(),
+        (0u8..=255).collect(),
+    ];
+    for sample in samples {
+        let id = app.put_ok(sample.clone()).await;
+        let back = app.get(&format!("/{id}")).await.bytes().await.unwrap();
+        assert_eq!(back.as_ref(), sample.as_slice());
+    }
+}
+
+#[tokio::test]
+async fn a_paste_of_exactly_the_limit_is_accepted_and_one_byte_more_is_413() {
+    let app = spawn_app_with(AppOptions::args(&["-maxsize", "1"])).await;
+    let exact: Vec<u8> = (0..MIB).map(|i| b'a' + (i % 26) as u8).collect();
+    let id = app.put_ok(exact.clone()).await;
+    let back = app.get(&format!("/{id}")).await.bytes().await.unwrap();
+    assert_eq!(back.len(), MIB);
+    assert_eq!(back.as_ref(), exact.as_slice());
+
+    let mut over = exact.clone();
+    over.push(b'!');
+    let response = app.put(over.clone()).await;
+    assert_eq!(response.status(), 413);
+    assert!(response.text().await.unwrap().contains("1 MiB"));
+
+    // Without Content-Length (chunked), the limit is enforced while reading.
+    let stream = futures_util::stream::iter(
+        over.chunks(64 * 1024)
+            .map(|c| Ok::<_, std::io::Error>(bytes::Bytes::copy_from_slice(c)))
+            .collect::<Vec<_>>(),
+    );
+    let response = app
+        .client
+        .put(format!("{}/", app.address))
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+
+    // Same limit through the form, for a text field and for a file.
+    let form = Form::new().text("_", String::from_utf8(over.clone()).unwrap());
+    let response = app.post_form(form).await;
+    assert_eq!(response.status(), 413);
+    let form = Form::new().part("f", Part::bytes(over).file_name("big.log"));
+    let response = app.post_form(form).await;
+    assert_eq!(response.status(), 413);
+}
+
+#[tokio::test]
+async fn oversize_is_refused_without_waiting_for_the_body() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(AppOptions::args(&["--maxsize", "1"])).await;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    // Announce 100 MiB, send 10 bytes, and wait: the answer must come without the rest.
+    stream
+        .write_all(b"PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 104857600\r\n\r\n0123456789")
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 1024];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .expect("answered before the body was sent")
+        .unwrap();
+    let head = String::from_utf8_lossy(&answer[..read]);
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+}
+
+#[tokio::test]
+async fn empty_and_whitespace_bodies_are_refused_with_a_reason() {
+    let app = spawn_app().await;
+    for body in ["", " ", "\n\r\n\t  ", "\u{a0}\u{3000}"] {
+        let response = app.put(body).await;
+        assert_eq!(response.status(), 400, "{body:?}");
+        assert!(response.text().await.unwrap().contains("empty body"));
+    }
+    let form = Form::new().text("_", "   \n");
+    let response = app.post_form(form).await;
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("empty body"));
+}
+
+#[tokio::test]
+async fn post_takes_a_text_field_and_answers_the_url() {
+    let app = spawn_app().await;
+    let form = Form::new().text("_", "from curl -F '_=<-'\n");
+    let response = app
+        .client
+        .post(format!("{}/", app.address))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let url = response.text().await.unwrap();
+    let prefix = format!("http://127.0.0.1:{}/", app.port);
+    assert!(url.starts_with(&prefix) && url.ends_with('\n'), "{url:?}");
+    let id = url.trim_end().trim_start_matches(&prefix);
+    assert!(is_id(id), "{url}");
+    let back = app.get(&format!("/{id}")).await.text().await.unwrap();
+    assert_eq!(back, "from curl -F '_=<-'\n");
+}
+
+#[tokio::test]
+async fn post_takes_a_file_when_there_is_no_text_field() {
+    let app = spawn_app().await;
+    let log = b"2026-01-01 boot\n\xffbinary tail\x00".to_vec();
+    let form = Form::new()
+        .part("f", Part::bytes(log.clone()).file_name("app.log"))
+        .part("g", Part::bytes(b"second file".to_vec()).file_name("b.log"));
+    let back = app.post_form_and_read_back(form).await;
+    assert_eq!(back, log);
+}
+
+#[tokio::test]
+async fn a_text_field_wins_over_a_file_even_after_it() {
+    let app = spawn_app().await;
+    let form = Form::new()
+        .part("f", Part::bytes(b"the file".to_vec()).file_name("a.log"))
+        .text("first", "the first text field")
+        .text("second", "the second text field");
+    let back = app.post_form_and_read_back(form).await;
+    assert_eq!(back, b"the first text field");
+}
+
+#[tokio::test]
+async fn a_blank_text_field_gives_way_to_a_file() {
+    let app = spawn_app().await;
+    let form = Form::new()
+        .text("_", "  \n")
+        .part("f", Part::bytes(b"chosen file".to_vec()).file_name("a.log"));
+    let back = app.post_form_and_read_back(form).await;
+    assert_eq!(back, b"chosen file");
+}
+
+#[tokio::test]
+async fn bad_posts_get_400_with_a_reason() {
+    let app = spawn_app().await;
+    // Not multipart at all.
+    let response = app
+        .client
+        .post(&app.address)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("_=hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("multipart/form-data"));
+
+    // Multipart with no field and no file.
+    let response = app
+        .client
+        .post(&app.address)
+        .header("content-type", "multipart/form-data; boundary=XyZ")
+        .body("--XyZ--\r\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains("no form field") || text.contains("malformed"),
+        "{text}"
+    );
+
+    // Broken multipart: boundary never closes, garbage headers.
+    for body in [
+        "--XyZ\r\nContent-Disposition: form-data; name=\"_\"\r\n\r\nunterminated",
+        "garbage without boundary",
+        "--XyZ\r\nno-colon-header\r\n\r\nx\r\n--XyZ--\r\n",
+    ] {
+        let response = app
+            .client
+            .post(&app.address)
+            .header("content-type", "multipart/form-data; boundary=XyZ")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{body:?}");
+    }
+    // Multipart without a boundary parameter.
+    let response = app
+        .client
+        .post(&app.address)
+        .header("content-type", "multipart/form-data")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_uploads_of_mixed_sizes_all_come_back() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    let mut tasks = Vec::new();
+    for i in 0..200usize {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            // Sizes from a few bytes to ~1.5 MiB, contents unique per upload.
+            let size = match i % 4 {
+                0 => 10 + i,
+                1 => 4 * 1024 + i,
+                2 => 100 * 1024 + i,
+                _ => 1_500_000 + i,
+            };
+            let body: Vec<u8> = (0..size).map(|j| ((i * 31 + j * 7) % 251) as u8).collect();
+            let response = if i % 5 == 0 {
+                let form = Form::new().part("f", Part::bytes(body.clone()).file_name("x.log"));
+                app.post_form(form).await
+            } else {
+                app.put(body.clone()).await
+            };
+            assert_eq!(response.status(), 200, "upload {i}");
+            let id = if i % 5 == 0 {
+                let url = response.text().await.unwrap();
+                id_from_link(&url)
+            } else {
+                let json: serde_json::Value = response.json().await.unwrap();
+                json["id"].as_str().unwrap().to_string()
+            };
+            (id, body)
+        }));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for task in tasks {
+        let (id, body) = task.await.unwrap();
+        let back = app.get(&format!("/{id}")).await;
+        assert_eq!(back.status(), 200);
+        assert_eq!(back.bytes().await.unwrap().as_ref(), body.as_slice());
+        assert!(ids.insert(id), "duplicate id handed out");
+    }
+    assert_eq!(ids.len(), 200);
+}

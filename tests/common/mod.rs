@@ -1,0 +1,315 @@
+//! Shared test helpers: `spawn_app()` starts the real server on 127.0.0.1:0 with its own
+//! temporary SQLite file; `spawn_binary()` runs the compiled `logpaste` executable.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use actix_web::dev::ServerHandle;
+use logpaste::config::Config;
+use logpaste::startup::Application;
+use tempfile::TempDir;
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub db_path: PathBuf,
+    pub client: reqwest::Client,
+    handle: ServerHandle,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _dir: Option<TempDir>,
+}
+
+#[derive(Default, Clone)]
+pub struct AppOptions {
+    /// Extra command-line flags, in any spelling the binary accepts.
+    pub args: Vec<String>,
+    pub behind_proxy: bool,
+    pub replicated: bool,
+    /// Use this database file instead of a fresh one in a temporary folder.
+    pub db_path: Option<PathBuf>,
+}
+
+impl AppOptions {
+    pub fn args(args: &[&str]) -> Self {
+        AppOptions {
+            args: args.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(AppOptions::default()).await
+}
+
+pub async fn spawn_app_with(options: AppOptions) -> TestApp {
+    let dir = options
+        .db_path
+        .is_none()
+        .then(|| tempfile::tempdir().expect("temp dir"));
+    let db_path = options
+        .db_path
+        .clone()
+        .unwrap_or_else(|| dir.as_ref().expect("temp dir").path().join("data/store.db"));
+    let mut argv: Vec<String> = vec![
+        "logpaste".into(),
+        "--host".into(),
+        "127.0.0.1".into(),
+        "--port".into(),
+        "0".into(),
+        "--db-path".into(),
+        db_path.display().to_string(),
+    ];
+    argv.extend(options.args.iter().cloned());
+    let mut config = match Config::parse_from_env(argv) {
+        Ok(config) => config,
+        Err(err) => panic!("test config rejected: {err:?}"),
+    };
+    config.behind_proxy = options.behind_proxy;
+    config.replicated = options.replicated;
+
+    let app = Application::build(config).await.expect("app starts");
+    let port = app.port();
+    let handle = app.handle();
+    let server = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        db_path,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client"),
+        handle,
+        server: Some(server),
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub async fn put(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.client
+            .put(format!("{}/", self.address))
+            .body(body)
+            .send()
+            .await
+            .expect("PUT sent")
+    }
+
+    /// PUTs and returns the new id, asserting success.
+    pub async fn put_ok(&self, body: impl Into<reqwest::Body>) -> String {
+        let response = self.put(body).await;
+        assert_eq!(response.status(), 200);
+        let json: serde_json::Value = response.json().await.expect("json body");
+        json["id"].as_str().expect("id in response").to_string()
+    }
+
+    /// POSTs a multipart form to `/`.
+    pub async fn post_form(&self, form: reqwest::multipart::Form) -> reqwest::Response {
+        self.client
+            .post(format!("{}/", self.address))
+            .multipart(form)
+            .send()
+            .await
+            .expect("POST sent")
+    }
+
+    /// POSTs a form, asserts success, and returns what the new paste's link serves.
+    pub async fn post_form_and_read_back(&self, form: reqwest::multipart::Form) -> Vec<u8> {
+        let response = self.post_form(form).await;
+        assert_eq!(response.status(), 200);
+        let url = response.text().await.expect("link");
+        let id = id_from_link(&url);
+        self.get(&format!("/{id}"))
+            .await
+            .bytes()
+            .await
+            .expect("paste")
+            .to_vec()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("GET sent")
+    }
+
+    /// Stops the server gracefully and closes the database.
+    pub async fn stop(mut self) {
+        self.handle.stop(true).await;
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server ran");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+/// The id at the end of a link a POST answered with (`http://host/<id>\n`).
+pub fn id_from_link(link: &str) -> String {
+    link.trim_end()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A port nobody listens on right now (the OS may hand it out again later).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// The compiled `logpaste` binary running as a child process; killed on drop.
+pub struct BinaryApp {
+    pub child: Child,
+    /// Where the server's stdout (its log) goes.
+    pub log_path: PathBuf,
+    pub port: u16,
+    pub address: String,
+    pub db_path: PathBuf,
+}
+
+impl BinaryApp {
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Sends a signal to the server by its PID.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits (bounded) for the process to exit and returns its exit code.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("logpaste did not exit within {limit:?}");
+    }
+}
+
+impl Drop for BinaryApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn binary_command(db_path: &Path, port: u16) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_logpaste"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("LP_HOST", "127.0.0.1")
+        .env("PORT", port.to_string())
+        .env("DB_PATH", db_path)
+        .env("RUST_LOG", "info");
+    command
+}
+
+/// Starts the binary and waits (bounded) until `/healthz` answers 200. Its log goes to
+/// `logpaste.log` beside the database (appended, so restarts keep earlier lines).
+pub async fn spawn_binary(mut command: Command, db_path: &Path, port: u16) -> BinaryApp {
+    let log_path = db_path.with_file_name("logpaste.log");
+    if let Some(parent) = log_path.parent() {
+        std::fs::create_dir_all(parent).expect("log folder");
+    }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .expect("log file");
+    let child = command
+        .stdout(log)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("logpaste binary starts");
+    let mut app = BinaryApp {
+        child,
+        log_path,
+        port,
+        address: format!("http://127.0.0.1:{port}"),
+        db_path: db_path.to_path_buf(),
+    };
+    wait_healthy(&mut app).await;
+    app
+}
+
+async fn wait_healthy(app: &mut BinaryApp) {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = app.child.try_wait() {
+            let mut stderr = String::new();
+            if let Some(pipe) = app.child.stderr.take() {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    stderr.push_str(&line);
+                    stderr.push('\n');
+                }
+            }
+            panic!("logpaste exited early with {status}: {stderr}");
+        }
+        if let Ok(response) = client.get(format!("{}/healthz", app.address)).send().await {
+            if response.status() == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("logpaste did not become healthy within 30 s");
+}
+
+/// Runs the binary to completion (it is expected to fail fast) and returns (code, stderr).
+pub fn run_binary_to_exit(mut command: Command) -> (Option<i32>, String) {
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("logpaste binary starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            let mut stderr = String::new();
+            if let Some(pipe) = child.stderr.take() {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    stderr.push_str(&line);
+                    stderr.push('\n');
+                }
+            }
+            return (status.code(), stderr);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("logpaste kept running; expected it to stop at start-up");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

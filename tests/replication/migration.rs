@@ -1,0 +1,74 @@
+//! Host migration: tear the server down, start the same image elsewhere with the same
+//! bucket, and every paste is still there.
+
+use std::fs;
+
+use crate::harness::*;
+
+const BUCKET: &str = "logpaste-migration";
+const PATH: &str = "logpaste";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_host_with_an_empty_disk_serves_every_paste_from_the_bucket() {
+    let dir = temp_dir();
+    let moto = Moto::start(dir.path()).await;
+    moto.create_bucket(BUCKET).await;
+    let replica = moto.replica_url(BUCKET, PATH);
+    let http = http_client();
+
+    // Stack A takes text, binary and a paste of exactly the size limit.
+    let host_a = dir.path().join("host-a");
+    let mut a = Stack::start(&StackConfig::new(&host_a, &replica), "stack-a").await;
+    a.wait_replicating(&moto, BUCKET, PATH).await;
+    let mut binary: Vec<u8> = (0..=255u8).collect();
+    binary.extend_from_slice(b"\x00\xff\xfe invalid utf-8 \xc3\x28 and NUL \x00\r\n");
+    let bodies = vec![
+        b"2024-05-01T10:00:00Z INFO started\n2024-05-01T10:00:01Z ERROR it broke\n".to_vec(),
+        "unicode: h\u{e9}llo w\u{f6}rld \u{1f600}\r\nCRLF line\r\n"
+            .as_bytes()
+            .to_vec(),
+        binary,
+        pseudo_random_bytes(MAX_PASTE_BYTES, 7),
+    ];
+    let mut pastes = Vec::new();
+    for body in bodies {
+        let id = put_paste(&http, &a.base_url, body.clone()).await;
+        pastes.push((id, body));
+    }
+    assert_serves(&http, &a, &pastes).await;
+
+    // A stops the way `docker stop` stops it; Litestream makes its final sync.
+    let status = a.stop().await;
+    assert!(
+        status.success(),
+        "stack A stops cleanly: {status}\n{}",
+        a.process.log_text()
+    );
+    fs::remove_dir_all(&host_a).expect("delete A's data folder");
+
+    // B starts on an empty folder with the same bucket.
+    let host_b = dir.path().join("host-b");
+    fs::create_dir(&host_b).expect("create B's empty folder");
+    let mut b = Stack::start(&StackConfig::new(&host_b, &replica), "stack-b").await;
+    assert_serves(&http, &b, &pastes).await;
+    b.wait_replicating(&moto, BUCKET, PATH).await;
+
+    // A paste written on B survives into C.
+    let body = b"written on host B\n".to_vec();
+    let id = put_paste(&http, &b.base_url, body.clone()).await;
+    pastes.push((id, body));
+    let status = b.stop().await;
+    assert!(
+        status.success(),
+        "stack B stops cleanly: {status}\n{}",
+        b.process.log_text()
+    );
+
+    let host_c = dir.path().join("host-c");
+    let c = Stack::start(&StackConfig::new(&host_c, &replica), "stack-c").await;
+    assert_serves(&http, &c, &pastes).await;
+    assert!(
+        c.db_path.is_file(),
+        "C restored the database into its own folder"
+    );
+}

@@ -1,0 +1,276 @@
+//! docker_entrypoint.sh's run modes, each run for real, and the container's arguments
+//! reaching the app unchanged in every one of them. PID 1 and the new PID namespace need
+//! root (as CI runs); s6-overlay's /init is stood in for by a script that records its
+//! PID, then runs our restore and launch helpers as the s6 services would.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+
+const BUCKET: &str = "logpaste-modes";
+const PATH: &str = "logpaste";
+/// Quotes, `$`, backquotes, backslashes, globs, HTML and a newline: a shell or a naive
+/// split would change some of it.
+const FOOTER: &str = "<footer class=\"x\" data-y='z'>$HOME ${PATH} `id` $(id) \\ ; | & * ? \
+[a] ~ {b,c} \"double\" 'single' it's</footer>\n<p>second\tline  with  spaces</p>";
+const TITLE: &str = "A title  with spaces";
+
+fn app_args() -> Vec<String> {
+    ["-title", TITLE, "-footer", FOOTER]
+        .iter()
+        .map(|arg| arg.to_string())
+        .collect()
+}
+
+async fn assert_arguments_arrived(stack: &Stack) {
+    let page = http_client()
+        .get(format!("{}/", stack.base_url))
+        .send()
+        .await
+        .expect("GET /")
+        .text()
+        .await
+        .expect("homepage");
+    assert!(
+        page.contains(FOOTER),
+        "the footer reached the app byte for byte; page:\n{page}\nlog:\n{}",
+        stack.process.log_text()
+    );
+    assert!(page.contains(TITLE), "the title reached the app:\n{page}");
+}
+
+fn exe_of(pid: u32) -> String {
+    fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|path| path.display().to_string())
+        .unwrap_or_default()
+}
+
+fn require_root(what: &str) {
+    assert!(
+        is_root(),
+        "{what} needs root (unshare of a PID namespace); CI runs as root"
+    );
+}
+
+/// Stands in for s6-overlay's /init.
+fn stub_init(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let pid_file = dir.join("init.pid");
+    let init = dir.join("init");
+    write_executable(
+        &init,
+        &format!(
+            "#!/bin/sh\nset -eu\necho \"$$\" > '{}'\nlogpaste-restore\nexec logpaste-launch\n",
+            pid_file.display()
+        ),
+    );
+    (init, pid_file)
+}
+
+/// The PID (outside the namespace) of the first child of `parent`.
+fn first_child(parent: u32) -> Option<u32> {
+    let children = fs::read_to_string(format!("/proc/{parent}/task/{parent}/children")).ok()?;
+    children.split_whitespace().next()?.parse().ok()
+}
+
+async fn wait_for_file(path: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(text) = fs::read_to_string(path) {
+            if !text.trim().is_empty() {
+                return text.trim().to_string();
+            }
+        }
+        assert!(Instant::now() < deadline, "{} was written", path.display());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_replica_url_the_app_runs_alone_with_a_loud_warning() {
+    let dir = temp_dir();
+    let mut config = StackConfig::new(&dir.path().join("data"), "unused");
+    config.replica_url = None;
+    config.mode = "auto";
+    config.args = app_args();
+    let mut stack = Stack::start(&config, "stack").await;
+    assert_arguments_arrived(&stack).await;
+    let log = stack.process.log_text();
+    assert!(
+        log.contains("WARNING: DB_REPLICA_URL is not set: replication is OFF"),
+        "{log}"
+    );
+    assert_eq!(
+        exe_of(stack.process.pid()),
+        APP_BIN,
+        "the entrypoint became the app itself"
+    );
+    assert!(
+        stack.stop().await.success(),
+        "the app stops cleanly on SIGTERM"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_litestream_exec_fallback_passes_the_arguments_unchanged() {
+    let dir = temp_dir();
+    let moto = Moto::start(dir.path()).await;
+    moto.create_bucket(BUCKET).await;
+    let mut config = StackConfig::new(&dir.path().join("data"), &moto.replica_url(BUCKET, PATH));
+    config.args = app_args();
+    let mut stack = Stack::start(&config, "stack").await;
+    assert_arguments_arrived(&stack).await;
+    assert_eq!(
+        exe_of(stack.process.pid()),
+        litestream_bin().display().to_string(),
+        "Litestream runs the app as its child"
+    );
+    assert!(
+        stack.stop().await.success(),
+        "SIGTERM stops Litestream and the app cleanly"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_pid_1_and_no_namespaces_allowed_falls_back_to_litestream_exec() {
+    let dir = temp_dir();
+    make_world_writable(dir.path());
+    let moto = Moto::start(dir.path()).await;
+    moto.create_bucket(BUCKET).await;
+    let data_dir = dir.path().join("data");
+    fs::create_dir(&data_dir).expect("data dir");
+    make_world_writable(&data_dir);
+
+    let mut config = StackConfig::new(&data_dir, &moto.replica_url(BUCKET, PATH));
+    config.mode = "auto";
+    config.args = app_args();
+    let mut stack = if is_root() {
+        // Root may always unshare; an unprivileged user may not, as on Heroku.
+        let wrapper = [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+        ];
+        Stack::start_wrapped(&config, "stack", &wrapper).await
+    } else {
+        Stack::start(&config, "stack").await
+    };
+    assert_arguments_arrived(&stack).await;
+    let log = stack.process.log_text();
+    assert!(log.contains("no PID namespace allowed"), "{log}");
+    assert_eq!(
+        exe_of(stack.process.pid()),
+        litestream_bin().display().to_string()
+    );
+    assert!(stack.stop().await.success(), "a clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_pid_1_the_entrypoint_hands_over_to_s6_overlay_init() {
+    require_root("PID 1 mode");
+    let dir = temp_dir();
+    make_world_writable(dir.path());
+    let moto = Moto::start(dir.path()).await;
+    moto.create_bucket(BUCKET).await;
+    let (init, pid_file) = stub_init(dir.path());
+    let data_dir = dir.path().join("data");
+
+    let mut config = StackConfig::new(&data_dir, &moto.replica_url(BUCKET, PATH));
+    config.mode = "auto";
+    config.args = app_args();
+    config.env.push(("S6_INIT", init.display().to_string()));
+    // The image runs the app unprivileged: check that here too.
+    config
+        .env
+        .push(("LOGPASTE_USER", "65534:65534".to_string()));
+    // As `docker run` starts it: the entrypoint is PID 1 of its own namespace.
+    let wrapper = ["unshare", "--pid", "--fork", "--mount-proc", "--"];
+    let mut stack = Stack::spawn_wrapped(&config, "stack", &wrapper);
+    stack.wait_healthy().await;
+    assert_arguments_arrived(&stack).await;
+    assert_eq!(wait_for_file(&pid_file).await, "1", "/init runs as PID 1");
+    let log = stack.process.log_text();
+    assert!(log.contains("PID 1: handing over to s6-overlay"), "{log}");
+
+    let app = first_child(stack.process.pid()).expect("the namespace's first process");
+    assert_eq!(exe_of(app), APP_BIN, "/init became the app (stand-in)");
+    let status = fs::read_to_string(format!("/proc/{app}/status")).expect("app status");
+    assert!(
+        status
+            .lines()
+            .any(|line| line.starts_with("Uid:") && line.contains("65534")),
+        "the app runs as LOGPASTE_USER:\n{status}"
+    );
+    let owner = Command::new("stat")
+        .args(["-c", "%u"])
+        .arg(&stack.db_path)
+        .output()
+        .expect("stat");
+    assert_eq!(
+        String::from_utf8_lossy(&owner.stdout).trim(),
+        "65534",
+        "its database too"
+    );
+
+    // `docker stop` signals the whole container; the app shuts down cleanly.
+    stack.process.signal_group("TERM");
+    let status = stack.process.wait_exit(Duration::from_secs(30)).await;
+    assert!(
+        status.success(),
+        "clean exit: {status}\n{}",
+        stack.process.log_text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outside_pid_1_init_runs_as_pid_1_of_a_new_namespace_and_hears_stop_signals() {
+    require_root("the PID namespace mode");
+    let dir = temp_dir();
+    let moto = Moto::start(dir.path()).await;
+    moto.create_bucket(BUCKET).await;
+    let (init, pid_file) = stub_init(dir.path());
+
+    let mut config = StackConfig::new(&dir.path().join("data"), &moto.replica_url(BUCKET, PATH));
+    config.mode = "auto";
+    config.args = app_args();
+    config.env.push(("S6_INIT", init.display().to_string()));
+    let mut stack = Stack::start(&config, "stack").await;
+    assert_arguments_arrived(&stack).await;
+    assert_eq!(wait_for_file(&pid_file).await, "1", "/init runs as PID 1");
+    let log = stack.process.log_text();
+    assert!(log.contains("PID 1 of a new PID namespace"), "{log}");
+
+    // Fly.io signals only the entrypoint, and unshare(1) keeps signals to itself: the
+    // entrypoint must pass SIGINT on to the namespace's init.
+    stack.process.signal("INT");
+    let status = stack.process.wait_exit(Duration::from_secs(30)).await;
+    assert!(
+        status.success(),
+        "init stopped cleanly: {status}\n{}",
+        stack.process.log_text()
+    );
+    let log = stack.process.log_text();
+    assert!(
+        log.contains("stop signal received"),
+        "the app heard the stop:\n{log}"
+    );
+
+    // The app's exit code is the container's.
+    let _ = fs::remove_file(&pid_file);
+    let mut config = StackConfig::new(&dir.path().join("data-2"), &moto.replica_url(BUCKET, PATH));
+    config.mode = "auto";
+    config.args = vec!["-maxsize".to_string(), "not-a-number".to_string()];
+    config.env.push(("S6_INIT", init.display().to_string()));
+    let mut failing = Stack::spawn(&config, "stack-failing");
+    let status = failing.process.wait_exit(Duration::from_secs(30)).await;
+    assert_eq!(
+        status.code(),
+        Some(2),
+        "exit code 2 comes through:\n{}",
+        failing.process.log_text()
+    );
+}
