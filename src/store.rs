@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,6 +18,7 @@ use time::format_description::well_known::Rfc3339;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::cache::PasteCache;
 use crate::id;
 
 /// Most uploads committed in one transaction.
@@ -26,6 +28,11 @@ const QUEUE_DEPTH: usize = 1024;
 /// Fresh ids tried for one paste before giving up; a clash is already a one-in-2^47 event.
 const ID_ATTEMPTS: usize = 16;
 const READERS: u32 = 4;
+/// Memory kept for recently read pastes, so a paste read over and over (a shared link)
+/// costs no database query. Small enough for a small container.
+const CACHE_BYTES: usize = 8 * 1024 * 1024;
+/// Larger pastes are always read from the database: one must not evict all the others.
+const CACHE_MAX_PASTE_BYTES: usize = 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -67,6 +74,7 @@ enum WriterMessage {
 pub struct Store {
     readers: SqlitePool,
     writer: mpsc::Sender<WriterMessage>,
+    cache: Arc<PasteCache>,
 }
 
 /// Owns the writer task; closing waits for queued uploads to commit.
@@ -128,6 +136,7 @@ impl Store {
             Store {
                 readers: readers.clone(),
                 writer: sender,
+                cache: Arc::new(PasteCache::new(CACHE_BYTES, CACHE_MAX_PASTE_BYTES)),
             },
             StoreCloser {
                 readers,
@@ -148,6 +157,9 @@ impl Store {
 
     /// The paste's bytes exactly as uploaded, or `None` for an unknown id.
     pub async fn fetch(&self, id: &str) -> Result<Option<Bytes>, StoreError> {
+        if let Some(contents) = self.cache.get(id) {
+            return Ok(Some(contents));
+        }
         // CAST to BLOB: LogPaste stored arbitrary bytes as TEXT; reading them as a blob
         // returns them unchanged, invalid UTF-8 and NUL bytes included.
         let row = sqlx::query("SELECT CAST(contents AS BLOB) FROM entries WHERE id = ?1")
@@ -158,7 +170,9 @@ impl Store {
             None => Ok(None),
             Some(row) => {
                 let contents: Option<Vec<u8>> = row.try_get(0)?;
-                Ok(Some(Bytes::from(contents.unwrap_or_default())))
+                let contents = Bytes::from(contents.unwrap_or_default());
+                self.cache.insert(id, &contents);
+                Ok(Some(contents))
             }
         }
     }
