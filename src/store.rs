@@ -3,6 +3,7 @@
 //!
 //! A paste is acknowledged only after the transaction holding it has committed.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -25,6 +26,8 @@ use crate::id;
 const MAX_BATCH: usize = 256;
 /// Uploads waiting for the writer before new ones wait for room (back-pressure).
 const QUEUE_DEPTH: usize = 1024;
+/// Most rows in one INSERT statement (a power of two).
+const ROWS_PER_STATEMENT: usize = 64;
 /// Fresh ids tried for one paste before giving up; a clash is already a one-in-2^47 event.
 const ID_ATTEMPTS: usize = 16;
 const READERS: u32 = 4;
@@ -260,37 +263,81 @@ async fn commit_batch(
 ) -> Result<Vec<String>, StoreError> {
     let created = creation_time();
     let mut tx = conn.begin().await?;
-    let mut ids = Vec::with_capacity(uploads.len());
-    for (contents, _) in uploads {
-        ids.push(insert_with_fresh_id(&mut tx, &created, contents).await?);
+    let mut ids: Vec<Option<String>> = vec![None; uploads.len()];
+    for _ in 0..ID_ATTEMPTS {
+        // Fresh ids for every upload still without one, distinct within the batch, so the
+        // ids the database returns say exactly which uploads went in.
+        let mut drawn = HashSet::new();
+        let candidates: Vec<(usize, String)> = (0..uploads.len())
+            .filter(|&upload| ids[upload].is_none())
+            .map(|upload| loop {
+                let id = id::generate();
+                if drawn.insert(id.clone()) {
+                    break (upload, id);
+                }
+            })
+            .collect();
+        if candidates.is_empty() {
+            break;
+        }
+        let inserted = insert_rows(&mut tx, &created, uploads, &candidates).await?;
+        for (upload, id) in candidates {
+            if inserted.contains(&id) {
+                ids[upload] = Some(id);
+            } else {
+                tracing::warn!("id collision, drawing another id");
+            }
+        }
     }
+    let ids = ids
+        .into_iter()
+        .collect::<Option<Vec<String>>>()
+        .ok_or(StoreError::IdsExhausted)?;
     tx.commit().await?;
     Ok(ids)
 }
 
-async fn insert_with_fresh_id(
+/// Inserts the candidates with as few statements as possible (each statement is one
+/// round trip to SQLite's worker thread) and returns the ids that went in; an id that
+/// clashes with a stored paste is skipped (OR IGNORE) and missing from the answer.
+async fn insert_rows(
     tx: &mut SqliteConnection,
     created: &str,
-    contents: &[u8],
-) -> Result<String, StoreError> {
-    for _ in 0..ID_ATTEMPTS {
-        let id = id::generate();
-        // OR IGNORE + rows_affected: an id clash draws a new id instead of failing.
-        let inserted = sqlx::query(
-            "INSERT OR IGNORE INTO entries (id, creation_time, contents) \
-             VALUES (?1, ?2, CAST(?3 AS TEXT))",
-        )
-        .bind(&id)
-        .bind(created)
-        .bind(contents)
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 1 {
-            return Ok(id);
+    uploads: &[(Bytes, oneshot::Sender<Result<String, StoreError>>)],
+    candidates: &[(usize, String)],
+) -> Result<HashSet<String>, StoreError> {
+    let mut inserted = HashSet::with_capacity(candidates.len());
+    let mut rest = candidates;
+    while !rest.is_empty() {
+        // Power-of-two statement sizes: a handful of distinct statements, all cached.
+        let rows = ROWS_PER_STATEMENT.min(1 << rest.len().ilog2());
+        let (chunk, after) = rest.split_at(rows);
+        rest = after;
+        let sql = insert_statement(rows);
+        let mut query = sqlx::query(&sql).bind(created);
+        for (upload, id) in chunk {
+            query = query.bind(id.as_str()).bind(&uploads[*upload].0[..]);
         }
-        tracing::warn!("id collision, drawing another id");
+        for row in query.fetch_all(&mut *tx).await? {
+            inserted.insert(row.try_get::<String, _>(0)?);
+        }
     }
-    Err(StoreError::IdsExhausted)
+    Ok(inserted)
+}
+
+/// `INSERT OR IGNORE ... VALUES (?2, ?1, CAST(?3 AS TEXT)), ... RETURNING id` for `rows`
+/// rows; `?1` is the creation time every row shares.
+fn insert_statement(rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|row| {
+            let id = 2 + 2 * row;
+            format!("(?{id}, ?1, CAST(?{} AS TEXT))", id + 1)
+        })
+        .collect();
+    format!(
+        "INSERT OR IGNORE INTO entries (id, creation_time, contents) VALUES {} RETURNING id",
+        values.join(", ")
+    )
 }
 
 /// RFC 3339 in UTC to the second, as LogPaste wrote it (Go's `time.RFC3339`).
@@ -299,4 +346,41 @@ fn creation_time() -> String {
     let now = now.replace_nanosecond(0).unwrap_or(now);
     now.format(&Rfc3339)
         .unwrap_or_else(|_| now.unix_timestamp().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_statement_numbers_each_row() {
+        assert_eq!(
+            insert_statement(2),
+            "INSERT OR IGNORE INTO entries (id, creation_time, contents) VALUES \
+             (?2, ?1, CAST(?3 AS TEXT)), (?4, ?1, CAST(?5 AS TEXT)) RETURNING id"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_batch_commits_every_upload_with_its_own_id() {
+        let folder = tempfile::tempdir().unwrap();
+        let (store, closer) = Store::open(&folder.path().join("store.db"), false)
+            .await
+            .unwrap();
+        // More uploads than one statement takes, and not a power of two.
+        let uploads: Vec<Bytes> = (0..ROWS_PER_STATEMENT * 2 + 3)
+            .map(|n| Bytes::from(format!("paste {n}\n")))
+            .collect();
+        let ids = futures_util::future::join_all(uploads.iter().map(|u| store.insert(u.clone())))
+            .await
+            .into_iter()
+            .collect::<Result<Vec<String>, _>>()
+            .unwrap();
+        assert_eq!(ids.iter().collect::<HashSet<_>>().len(), uploads.len());
+        for (id, upload) in ids.iter().zip(&uploads) {
+            assert_eq!(store.fetch(id).await.unwrap().as_ref(), Some(upload));
+        }
+        drop(store);
+        closer.close().await;
+    }
 }
