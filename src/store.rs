@@ -26,6 +26,14 @@ use crate::id;
 const MAX_BATCH: usize = 256;
 /// Uploads waiting for the writer before new ones wait for room (back-pressure).
 const QUEUE_DEPTH: usize = 1024;
+/// Committed paste bytes between two checkpoints (without Litestream): about 1000 pages.
+const CHECKPOINT_BYTES: usize = 4 * 1024 * 1024;
+/// Longest time between two checkpoints (without Litestream).
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+/// WAL size (pages of 4 KiB: 256 MiB) past which the checkpointer waits for a gap between
+/// commits. Only a flood of uploads with no pause gets there; the wait stalls uploads for
+/// tens of milliseconds, so it should be rare.
+const WAL_LIMIT_PAGES: i64 = 64 * 1024;
 /// Most rows in one INSERT statement (a power of two).
 const ROWS_PER_STATEMENT: usize = 64;
 /// Fresh ids tried for one paste before giving up; a clash is already a one-in-2^47 event.
@@ -84,6 +92,7 @@ pub struct Store {
 pub struct StoreCloser {
     readers: SqlitePool,
     writer_task: JoinHandle<()>,
+    checkpointer_task: Option<JoinHandle<()>>,
 }
 
 impl Store {
@@ -108,12 +117,12 @@ impl Store {
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(false);
 
-        // Without Litestream, SQLite's own checkpoints keep the WAL bounded.
-        let checkpoint_pages = if replicated { "0" } else { "1000" };
+        // Commits never checkpoint: with Litestream it owns checkpoints, without it our
+        // checkpointer task does them on a connection of its own (see run_checkpointer).
         let mut writer = base
             .clone()
             .create_if_missing(true)
-            .pragma("wal_autocheckpoint", checkpoint_pages)
+            .pragma("wal_autocheckpoint", "0")
             .connect()
             .await
             .map_err(open_error)?;
@@ -125,6 +134,15 @@ impl Store {
                 source,
             })?;
 
+        let checkpointer = if replicated {
+            None
+        } else {
+            let conn = base.clone().connect().await.map_err(open_error)?;
+            let (wake, woken) = mpsc::channel(1);
+            Some((wake, tokio::spawn(run_checkpointer(conn, woken))))
+        };
+        let (wake_checkpointer, checkpointer_task) = checkpointer.unzip();
+
         let readers = SqlitePoolOptions::new()
             .min_connections(1)
             .max_connections(READERS)
@@ -134,7 +152,7 @@ impl Store {
             .map_err(open_error)?;
 
         let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
-        let writer_task = tokio::spawn(run_writer(writer, receiver));
+        let writer_task = tokio::spawn(run_writer(writer, receiver, wake_checkpointer));
         Ok((
             Store {
                 readers: readers.clone(),
@@ -144,6 +162,7 @@ impl Store {
             StoreCloser {
                 readers,
                 writer_task,
+                checkpointer_task,
             },
         ))
     }
@@ -202,12 +221,23 @@ impl StoreCloser {
         if let Err(err) = self.writer_task.await {
             tracing::error!(error = %err, "database writer task failed");
         }
+        // The writer has dropped its end of the wake-up channel: the checkpointer ends.
+        if let Some(task) = self.checkpointer_task {
+            if let Err(err) = task.await {
+                tracing::error!(error = %err, "checkpointer task failed");
+            }
+        }
         self.readers.close().await;
     }
 }
 
-async fn run_writer(mut conn: SqliteConnection, mut queue: mpsc::Receiver<WriterMessage>) {
+async fn run_writer(
+    mut conn: SqliteConnection,
+    mut queue: mpsc::Receiver<WriterMessage>,
+    wake_checkpointer: Option<mpsc::Sender<()>>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut committed_since_checkpoint = 0;
     // recv_many waits for one message, then takes every other one already waiting.
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut uploads = Vec::with_capacity(batch.len());
@@ -223,6 +253,16 @@ async fn run_writer(mut conn: SqliteConnection, mut queue: mpsc::Receiver<Writer
         } else {
             commit_batch(&mut conn, &uploads).await
         };
+        if outcome.is_ok() {
+            committed_since_checkpoint += uploads.iter().map(|(c, _)| c.len()).sum::<usize>();
+            if committed_since_checkpoint >= CHECKPOINT_BYTES {
+                if let Some(wake) = &wake_checkpointer {
+                    // Full: a checkpoint is already due, which will take these pages too.
+                    let _ = wake.try_send(());
+                }
+                committed_since_checkpoint = 0;
+            }
+        }
         match outcome {
             Ok(ids) => {
                 for ((_, reply), id) in uploads.into_iter().zip(ids) {
@@ -248,6 +288,51 @@ async fn run_writer(mut conn: SqliteConnection, mut queue: mpsc::Receiver<Writer
     if let Err(err) = conn.close().await {
         tracing::warn!(error = %err, "closing the writer connection failed");
     }
+}
+
+/// Copies the WAL into the database file each time the writer has committed
+/// `CHECKPOINT_BYTES` (about SQLite's default of 1000 pages), and once a second in any case,
+/// so a pause in uploads leaves a fully copied WAL that the next commit starts over.
+/// SQLite's automatic checkpoint would run inside a commit, and every upload queued behind
+/// that commit would wait for the page copy and the fsync; a PASSIVE checkpoint on a
+/// connection of its own runs while uploads go on committing.
+async fn run_checkpointer(mut conn: SqliteConnection, mut woken: mpsc::Receiver<()>) {
+    let mut previous_wal_pages = 0;
+    loop {
+        if let Ok(None) = tokio::time::timeout(CHECKPOINT_INTERVAL, woken.recv()).await {
+            break; // the writer has stopped
+        }
+        match checkpoint(&mut conn, "PASSIVE").await {
+            // Commits that never pause keep a PASSIVE checkpoint from ever resetting the
+            // WAL; past the limit, and if it grew since the last time (no pause yet),
+            // wait for a gap between commits (RESTART).
+            Ok(wal_pages) if wal_pages > WAL_LIMIT_PAGES && wal_pages != previous_wal_pages => {
+                previous_wal_pages = match checkpoint(&mut conn, "RESTART").await {
+                    Ok(after_restart) => after_restart,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "checkpoint (restart) failed");
+                        wal_pages
+                    }
+                };
+            }
+            Ok(wal_pages) => previous_wal_pages = wal_pages,
+            Err(err) => tracing::warn!(error = %err, "checkpoint failed"),
+        }
+    }
+    if let Err(err) = conn.close().await {
+        tracing::warn!(error = %err, "closing the checkpointer connection failed");
+    }
+}
+
+/// Runs a checkpoint; returns the pages in the WAL.
+async fn checkpoint(conn: &mut SqliteConnection, mode: &str) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query(&format!("PRAGMA wal_checkpoint({mode})"))
+        .fetch_one(&mut *conn)
+        .await?;
+    let (busy, wal_pages, copied): (i64, i64, i64) =
+        (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+    tracing::debug!(mode, busy, wal_pages, copied, "checkpoint");
+    Ok(wal_pages)
 }
 
 /// Takes and releases the write lock, writing nothing.
@@ -379,6 +464,28 @@ mod tests {
         assert_eq!(ids.iter().collect::<HashSet<_>>().len(), uploads.len());
         for (id, upload) in ids.iter().zip(&uploads) {
             assert_eq!(store.fetch(id).await.unwrap().as_ref(), Some(upload));
+        }
+        drop(store);
+        closer.close().await;
+    }
+
+    #[tokio::test]
+    async fn without_litestream_the_wal_is_copied_into_the_database_file() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("store.db");
+        let (store, closer) = Store::open(&path, false).await.unwrap();
+        let paste = Bytes::from(vec![b'x'; 1024 * 1024]);
+        for _ in 0..(CHECKPOINT_BYTES / paste.len() + 1) {
+            store.insert(paste.clone()).await.unwrap();
+        }
+        // Commits only append to the WAL; the file grows once the checkpointer has run.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::fs::metadata(&path).unwrap().len() < CHECKPOINT_BYTES as u64 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint copied the WAL into the database file"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         drop(store);
         closer.close().await;
