@@ -114,6 +114,9 @@ impl Application {
         .client_request_timeout(REQUEST_HEAD_TIMEOUT)
         .client_disconnect_timeout(Duration::from_secs(2))
         .keep_alive(KEEP_ALIVE)
+        // Responses go out whole: a response written in two pieces must not wait for the
+        // client's delayed ACK (Nagle's algorithm: up to 40 ms on Linux).
+        .tcp_nodelay(true)
         .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
         // Signals are ours: actix would stop abruptly on SIGINT.
         .disable_signals()
