@@ -201,17 +201,23 @@ where
 
 /// LogPaste's rule: the first value of any text field, else the first file. A text field
 /// may come after a file, so the first file is kept (within the limit) while looking on.
+/// Blank text fields are passed over: a form with an empty text box and a chosen file
+/// uploads the file.
 async fn first_form_value(mut form: Multipart, limit: usize) -> Result<Bytes, PasteError> {
     let mut first_file: Option<Bytes> = None;
+    let mut saw_blank_text = false;
     while let Some(field) = form.next().await {
         let mut field = field.map_err(|e| PasteError::MalformedMultipart(e.to_string()))?;
         let is_file = field
             .content_disposition()
             .is_some_and(|cd| cd.get_filename().is_some());
         if !is_file {
-            return read_limited(&mut field, limit).await.map_err(form_error);
-        }
-        if first_file.is_none() {
+            let text = read_limited(&mut field, limit).await.map_err(form_error)?;
+            if !is_blank(&text) {
+                return Ok(text);
+            }
+            saw_blank_text = true;
+        } else if first_file.is_none() {
             first_file = Some(read_limited(&mut field, limit).await.map_err(form_error)?);
         } else {
             // Later files are read through and dropped, never held.
@@ -220,7 +226,11 @@ async fn first_form_value(mut form: Multipart, limit: usize) -> Result<Bytes, Pa
             }
         }
     }
-    first_file.ok_or(PasteError::NoFormField)
+    match first_file {
+        Some(file) => Ok(file),
+        None if saw_blank_text => Err(PasteError::EmptyBody),
+        None => Err(PasteError::NoFormField),
+    }
 }
 
 /// A field that fails mid-read is a malformed form, not a failed body read.

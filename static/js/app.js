@@ -1,43 +1,256 @@
 "use strict";
 
-// The homepage's upload box. Without JavaScript the form still posts as multipart.
+// The homepage's upload box. Without JavaScript both forms still post as multipart and the
+// server answers with the link; this script uploads in place, shows the link with a copy
+// button, uploads chosen and dropped files at once, and explains failures.
 (function () {
+  const MIB = 1024 * 1024;
+
   const form = document.getElementById("upload-form");
   const textarea = document.getElementById("upload-textarea");
+  const uploadButton = document.getElementById("upload");
   const fileInput = document.getElementById("upload-file");
-  const button = document.getElementById("upload");
+  const fileButton = document.getElementById("upload-file-button");
   const result = document.getElementById("result");
-  const errorLine = document.getElementById("form-error");
+  const errorLine = document.getElementById("form-upload-error");
 
-  function showError(message) {
+  let busy = false;
+
+  // A chosen file uploads at once: its own button only serves browsers without JavaScript.
+  fileButton.hidden = true;
+  // Our own messages replace the browser's validation bubbles.
+  form.noValidate = true;
+
+  function maxSizeBytes() {
+    const mib = Number(form.dataset.maxSizeMib);
+    return mib > 0 ? mib * MIB : null;
+  }
+
+  function byteSize(body) {
+    return body instanceof Blob ? body.size : new Blob([body]).size;
+  }
+
+  function formatMib(bytes) {
+    // Rounded up, so a paste just over the limit never reads as equal to it.
+    return (Math.ceil((bytes / MIB) * 10) / 10).toFixed(1) + " MiB";
+  }
+
+  // "paste too large: the limit is 1 MiB" -> "Paste too large: the limit is 1 MiB."
+  function asSentence(message) {
+    const text = String(message || "").trim();
+    if (text === "") {
+      return "";
+    }
+    const capitalised = text.charAt(0).toUpperCase() + text.slice(1);
+    return /[.!?]$/.test(capitalised) ? capitalised : capitalised + ".";
+  }
+
+  function clearError() {
+    errorLine.replaceChildren();
+  }
+
+  function showError(summary, detail) {
     result.replaceChildren();
-    errorLine.textContent = message;
+    const strong = document.createElement("strong");
+    strong.textContent = summary;
+    errorLine.replaceChildren(strong, " " + detail);
+  }
+
+  function setBusy(isBusy, message) {
+    busy = isBusy;
+    form.setAttribute("aria-busy", String(isBusy));
+    // aria-disabled rather than disabled: a disabled button would drop keyboard focus.
+    uploadButton.setAttribute("aria-disabled", String(isBusy));
+    if (isBusy) {
+      clearError();
+      result.textContent = message;
+    }
   }
 
   function showLink(id) {
-    errorLine.textContent = "";
+    clearError();
     const url = window.location.origin + "/" + id;
+
+    const heading = document.createElement("h2");
+    heading.className = "result-heading";
+    heading.textContent = "Shareable link";
+
     const link = document.createElement("a");
+    link.id = "result-link";
     link.href = url;
     link.textContent = url;
-    result.replaceChildren(link);
+
+    const copyButton = document.createElement("button");
+    copyButton.type = "button";
+    copyButton.id = "copy-link";
+    copyButton.className = "secondary";
+    copyButton.textContent = "Copy link";
+    copyButton.addEventListener("click", () => copyLink(url, link, copyButton));
+
+    const row = document.createElement("div");
+    row.className = "result-row";
+    row.append(link, copyButton);
+    result.replaceChildren(heading, row);
+  }
+
+  function showFailure(error) {
+    const status = error && error.status;
+    if (status === 413) {
+      showError("Too large.", asSentence(error.message));
+    } else if (status === 429) {
+      const seconds = error.retryAfterSeconds;
+      showError(
+        "Rate limited.",
+        seconds
+          ? "Too many uploads from your address: try again in " +
+              seconds +
+              (seconds === 1 ? " second." : " seconds.")
+          : asSentence(error.message)
+      );
+    } else if (status === 0) {
+      showError(
+        "Server unreachable.",
+        "The upload did not reach the server. Check your connection, then try again."
+      );
+    } else {
+      showError("Upload failed.", asSentence(error && error.message));
+    }
+  }
+
+  // what: "text" or a file name, for the messages.
+  function upload(body, what) {
+    if (busy) {
+      return;
+    }
+    const limit = maxSizeBytes();
+    const size = byteSize(body);
+    if (limit !== null && size > limit) {
+      showError(
+        "Too large.",
+        "This " + what + " is " + formatMib(size) + "; this server accepts up to " +
+          formatMib(limit) + ". Nothing was uploaded."
+      );
+      return;
+    }
+    setBusy(true, "Uploading " + what + "\u2026");
+    window.logpaste
+      .uploadText(body, "")
+      .then(showLink, showFailure)
+      .finally(() => setBusy(false));
+  }
+
+  function uploadFile(file) {
+    if (file.size === 0) {
+      showError("Nothing to upload.", "The file " + file.name + " is empty.");
+      return;
+    }
+    upload(file, "file " + file.name);
+  }
+
+  function copyWithSelection(text, returnFocusTo) {
+    const scratch = document.createElement("textarea");
+    scratch.value = text;
+    scratch.setAttribute("readonly", "");
+    scratch.setAttribute("aria-hidden", "true");
+    scratch.className = "offscreen";
+    document.body.appendChild(scratch);
+    scratch.select();
+    let copied = false;
+    try {
+      copied = document.execCommand("copy");
+    } catch (_) {
+      copied = false;
+    }
+    scratch.remove();
+    returnFocusTo.focus();
+    return copied ? Promise.resolve() : Promise.reject(new Error("copy refused"));
+  }
+
+  function copyLink(url, link, button) {
+    const viaClipboardApi =
+      navigator.clipboard && window.isSecureContext
+        ? navigator.clipboard.writeText(url)
+        : Promise.reject(new Error("no clipboard API"));
+    viaClipboardApi
+      .catch(() => copyWithSelection(url, button))
+      .then(
+        () => {
+          button.textContent = "Copied";
+        },
+        () => {
+          // Leave the link selected so that Ctrl+C (or a long press) copies it.
+          const range = document.createRange();
+          range.selectNodeContents(link);
+          const selection = window.getSelection();
+          selection.removeAllRanges();
+          selection.addRange(range);
+          button.textContent = "Press Ctrl+C to copy";
+        }
+      );
   }
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    const file = fileInput.files && fileInput.files[0];
-    const body = file ? file : textarea.value;
-    if (!file && textarea.value.trim() === "") {
-      showError("Nothing to upload: type some text or choose a file.");
+    if (textarea.value.trim() === "") {
+      showError("Nothing to upload.", "Type or paste some text, or choose a file.");
+      textarea.focus();
       return;
     }
-    button.disabled = true;
-    window.logpaste
-      .uploadText(body, "")
-      .then(showLink)
-      .catch((error) => showError(error.message))
-      .finally(() => {
-        button.disabled = false;
-      });
+    upload(textarea.value, "text");
+  });
+
+  textarea.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      uploadButton.click();
+    }
+  });
+
+  fileInput.addEventListener("change", () => {
+    const file = fileInput.files && fileInput.files[0];
+    // Cleared so that choosing the same file again uploads it again.
+    fileInput.value = "";
+    if (file) {
+      uploadFile(file);
+    }
+  });
+
+  function carriesFiles(event) {
+    return (
+      event.dataTransfer !== null &&
+      Array.prototype.indexOf.call(event.dataTransfer.types, "Files") !== -1
+    );
+  }
+
+  textarea.addEventListener("dragover", (event) => {
+    if (carriesFiles(event)) {
+      event.preventDefault();
+      event.dataTransfer.dropEffect = "copy";
+      textarea.classList.add("drag-over");
+    }
+  });
+  textarea.addEventListener("dragleave", () => textarea.classList.remove("drag-over"));
+  textarea.addEventListener("drop", (event) => {
+    textarea.classList.remove("drag-over");
+    const file = event.dataTransfer && event.dataTransfer.files[0];
+    if (!file) {
+      return; // Dropped text goes into the box as usual.
+    }
+    event.preventDefault();
+    event.stopPropagation();
+    uploadFile(file);
+  });
+
+  // A file dropped beside the box must not replace this page with the file.
+  window.addEventListener("dragover", (event) => {
+    if (event.target !== textarea && carriesFiles(event)) {
+      event.preventDefault();
+      event.dataTransfer.dropEffect = "none";
+    }
+  });
+  window.addEventListener("drop", (event) => {
+    if (event.target !== textarea && carriesFiles(event)) {
+      event.preventDefault();
+    }
   });
 })();

@@ -1,13 +1,42 @@
 "use strict";
 
-// LogPaste's JavaScript client: window.logpaste.uploadText(text, baseUrl) resolves to the
-// new paste's id, or rejects with an Error holding the server's message.
+// LogPaste's JavaScript client, for this server's homepage and for any other web page:
+//
+//   logpaste.uploadText(text, baseUrl) -> Promise of the new paste's id
+//
+// `text` may be a string or a Blob/File (sent as its raw bytes). `baseUrl` is this server's
+// URL, e.g. "https://logs.example.com"; empty means the page's own server. The promise
+// rejects with an Error whose message is the server's own message. The error also carries
+// `status` (the HTTP status, 0 when the server could not be reached) and
+// `retryAfterSeconds` (from a 429's Retry-After header, else null).
 (function (win) {
+  function retryAfterSeconds(response) {
+    const header = response.headers.get("retry-after");
+    if (!header) {
+      return null;
+    }
+    if (/^\s*\d+\s*$/.test(header)) {
+      return Number(header);
+    }
+    const date = Date.parse(header);
+    if (Number.isNaN(date)) {
+      return null;
+    }
+    return Math.max(1, Math.ceil((date - Date.now()) / 1000));
+  }
+
+  function uploadError(message, status, retryAfter) {
+    const error = new Error(message);
+    error.status = status;
+    error.retryAfterSeconds = retryAfter;
+    return error;
+  }
+
   function uploadText(text, baseUrl) {
     const base = (baseUrl || "").replace(/\/+$/, "");
     return fetch(base + "/", { method: "PUT", body: text })
       .catch(() => {
-        throw new Error("the server could not be reached");
+        throw uploadError("the server could not be reached", 0, null);
       })
       .then((response) => {
         const contentType = response.headers.get("content-type") || "";
@@ -15,9 +44,17 @@
         if (response.status === 200 && contentType.indexOf("application/json") !== -1) {
           return response.json().then((data) => data.id);
         }
-        return response.text().then((message) => {
-          throw new Error(message.trim() || response.statusText || "upload failed");
-        });
+        const retryAfter = retryAfterSeconds(response);
+        return response
+          .text()
+          .catch(() => "")
+          .then((message) => {
+            throw uploadError(
+              message.trim() || response.statusText || "upload failed",
+              response.status,
+              retryAfter
+            );
+          });
       });
   }
 

@@ -229,6 +229,26 @@ async fn a_text_field_wins_over_a_file_even_after_it() {
 }
 
 #[tokio::test]
+async fn a_blank_text_field_gives_way_to_a_file() {
+    let app = spawn_app().await;
+    let form = Form::new()
+        .text("_", "  \n")
+        .part("f", Part::bytes(b"chosen file".to_vec()).file_name("a.log"));
+    let response = app
+        .client
+        .post(&app.address)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let url = response.text().await.unwrap();
+    let id = url.trim_end().rsplit('/').next().unwrap().to_string();
+    let back = app.get(&format!("/{id}")).await.text().await.unwrap();
+    assert_eq!(back, "chosen file");
+}
+
+#[tokio::test]
 async fn bad_posts_get_400_with_a_reason() {
     let app = spawn_app().await;
     // Not multipart at all.

@@ -1,0 +1,113 @@
+//! The JS client embedded in another web app: a page on another origin loads
+//! `logpaste.js` from our server and uploads through it.
+
+use serde_json::{json, Value};
+
+use crate::support::{Browser, OtherOrigin, TestApp};
+
+/// A third-party page that loads the client from `script_url` and does nothing else.
+fn embedding_page(script_url: &str) -> String {
+    format!(
+        r#"<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Device web UI</title>
+<script src="{script_url}"></script></head>
+<body><h1>Device web UI</h1></body>
+</html>"#
+    )
+}
+
+const UPLOAD: &str = "const [text, base, done] = arguments;\
+    window.logpaste.uploadText(text, base).then(\
+      (id) => done({ id: id }),\
+      (error) => done({ error: error.message, status: error.status }));";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn js_client_on_another_origin_uploads_and_the_paste_matches() {
+    let app = TestApp::spawn(&[]).await;
+    let other = OtherOrigin::serve(&[
+        (
+            "current.html",
+            embedding_page(&format!("{}/static/js/logpaste.js", app.origin)),
+        ),
+        (
+            "legacy.html",
+            embedding_page(&format!("{}/js/logpaste.js", app.origin)),
+        ),
+    ]);
+    assert_ne!(other.origin, app.origin);
+    let browser = Browser::start().await;
+
+    for (page, base_url) in [
+        ("current.html", app.origin.clone()),
+        // LogPaste's own snippets pass the URL with a trailing slash.
+        ("legacy.html", format!("{}/", app.origin)),
+    ] {
+        browser.goto(&format!("{}/{page}", other.origin)).await;
+        assert_eq!(
+            browser.js("return window.location.origin;", vec![]).await,
+            json!(other.origin),
+            "the page runs on the second origin"
+        );
+        browser
+            .wait_for(
+                "window.logpaste && typeof window.logpaste.uploadText === 'function'",
+                "logpaste.js to load from the other origin",
+            )
+            .await;
+
+        let text = format!("diagnostics from {page}\r\nünïcode ✓ 日本語 \u{0} tab\tend\n");
+        let outcome = browser
+            .js_async(UPLOAD, vec![json!(text), json!(base_url)])
+            .await;
+        let id = match &outcome["id"] {
+            Value::String(id) => id.clone(),
+            _ => panic!("upload from {page} failed: {outcome}"),
+        };
+        assert!(
+            id.len() == 8 && id.bytes().all(|b| b.is_ascii_alphanumeric()),
+            "{id:?} is not a LogPaste id"
+        );
+        assert_eq!(
+            app.paste_bytes(&id).await,
+            text.as_bytes(),
+            "paste from {page}"
+        );
+    }
+
+    // A refusal reaches the other origin's code as the server's own message.
+    let outcome = browser
+        .js_async(UPLOAD, vec![json!("  \n\t "), json!(app.origin)])
+        .await;
+    assert_eq!(outcome["status"], json!(400), "{outcome}");
+    let message = outcome["error"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("empty body"),
+        "the rejection carries the server's message, got {outcome}"
+    );
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn js_client_rejects_when_the_server_is_unreachable() {
+    let mut app = TestApp::spawn(&[]).await;
+    let other = OtherOrigin::serve(&[(
+        "page.html",
+        embedding_page(&format!("{}/static/js/logpaste.js", app.origin)),
+    )]);
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/page.html", other.origin)).await;
+    browser
+        .wait_for("window.logpaste", "logpaste.js to load")
+        .await;
+    app.stop().await;
+
+    let outcome = browser
+        .js_async(UPLOAD, vec![json!("hello"), json!(app.origin)])
+        .await;
+    assert_eq!(
+        outcome,
+        json!({ "error": "the server could not be reached", "status": 0 })
+    );
+    browser.close().await;
+}

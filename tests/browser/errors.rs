@@ -1,0 +1,259 @@
+//! The homepage's error line: too large (caught in the page, and refused by the server),
+//! rate limited, server unreachable, nothing to upload.
+
+use serde_json::json;
+
+use crate::support::{Browser, TestApp};
+
+const MIB: usize = 1024 * 1024;
+
+/// Puts `bytes` characters of text in the box at once (typing a MiB would take minutes).
+async fn fill_text_box(browser: &Browser, bytes: usize) {
+    browser
+        .js(
+            "const box = document.getElementById('upload-textarea');\
+             box.value = 'log line 0123456789\\n'.repeat(Math.ceil(arguments[0] / 20)).slice(0, arguments[0]);\
+             box.dispatchEvent(new Event('input', { bubbles: true }));",
+            vec![json!(bytes)],
+        )
+        .await;
+}
+
+/// Uploads the page has sent so far (the Resource Timing entries of its fetch calls).
+async fn uploads_sent(browser: &Browser) -> usize {
+    browser
+        .js(
+            "return performance.getEntriesByType('resource')\
+               .filter((entry) => entry.initiatorType === 'fetch').length;",
+            vec![],
+        )
+        .await
+        .as_u64()
+        .expect("a count") as usize
+}
+
+/// The server's own answer to an upload of `bytes` bytes, over plain HTTP.
+async fn server_refusal(app: &TestApp, bytes: usize) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .put(format!("{}/", app.origin))
+        .body(vec![b'x'; bytes])
+        .send()
+        .await
+        .expect("PUT");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
+
+/// What the page makes of a server message: trimmed, capitalised, ending in a full stop.
+fn as_sentence(message: &str) -> String {
+    let message = message.trim();
+    let mut chars = message.chars();
+    let first = chars.next().expect("a message").to_uppercase();
+    let sentence = format!("{first}{}", chars.as_str());
+    if sentence.ends_with(['.', '!', '?']) {
+        sentence
+    } else {
+        format!("{sentence}.")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_text_is_refused_in_the_page_without_uploading() {
+    let app = TestApp::spawn(&["-maxsize", "1"]).await;
+    let browser = Browser::start().await;
+    browser.open_homepage(&app.origin).await;
+
+    fill_text_box(&browser, MIB + MIB / 2).await;
+    browser
+        .find("#upload")
+        .await
+        .click()
+        .await
+        .expect("click Upload");
+
+    assert_eq!(
+        browser.wait_for_error_line().await,
+        "Too large. This text is 1.5 MiB; this server accepts up to 1.0 MiB. Nothing was uploaded."
+    );
+    assert_eq!(uploads_sent(&browser).await, 0, "nothing was sent");
+    assert_eq!(browser.text("#result").await, "");
+    browser.close().await;
+}
+
+/// A page loaded before the operator lowered the limit knows an older, larger one: the
+/// server's 413 must then reach the user just as clearly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_upload_shows_the_servers_413_message() {
+    let app = TestApp::spawn(&["-maxsize", "1"]).await;
+    let oversize = MIB + MIB / 2;
+    let (status, message) = server_refusal(&app, oversize).await;
+    assert_eq!(status, 413);
+    let expected = format!("Too large. {}", as_sentence(&message));
+
+    let browser = Browser::start().await;
+    browser.open_homepage(&app.origin).await;
+    browser
+        .js(
+            "document.getElementById('upload-form').dataset.maxSizeMib = '1024';",
+            vec![],
+        )
+        .await;
+
+    // Typed text.
+    fill_text_box(&browser, oversize).await;
+    browser
+        .find("#upload")
+        .await
+        .click()
+        .await
+        .expect("click Upload");
+    assert_eq!(browser.wait_for_error_line().await, expected);
+    assert_eq!(
+        uploads_sent(&browser).await,
+        1,
+        "the upload went to the server"
+    );
+
+    // A chosen file.
+    browser
+        .js(
+            "document.getElementById('form-upload-error').textContent = '';",
+            vec![],
+        )
+        .await;
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let path = dir.path().join("huge.log");
+    std::fs::write(&path, vec![b'y'; oversize]).expect("write the file");
+    browser
+        .find("#upload-file")
+        .await
+        .send_keys(&path.display().to_string())
+        .await
+        .expect("choose the file");
+    assert_eq!(browser.wait_for_error_line().await, expected);
+    assert_eq!(
+        uploads_sent(&browser).await,
+        2,
+        "the file went to the server"
+    );
+    assert_eq!(browser.text("#result").await, "", "no link is shown");
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limited_upload_says_when_to_retry() {
+    let app = TestApp::spawn(&["-perminutelimit", "1"]).await;
+    let browser = Browser::start().await;
+    browser.open_homepage(&app.origin).await;
+
+    browser
+        .find("#upload-textarea")
+        .await
+        .send_keys("first upload")
+        .await
+        .expect("type");
+    browser
+        .find("#upload")
+        .await
+        .click()
+        .await
+        .expect("click Upload");
+    browser.wait_for_result_link().await;
+
+    browser
+        .find("#upload")
+        .await
+        .click()
+        .await
+        .expect("click Upload again");
+    let line = browser.wait_for_error_line().await;
+    let seconds: u64 = line
+        .strip_prefix("Rate limited. Too many uploads from your address: try again in ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected error line: {line:?}"));
+    assert!(
+        (1..=60).contains(&seconds),
+        "a limit per minute frees a slot within a minute: {line:?}"
+    );
+    assert!(
+        line.ends_with(" seconds.") || line.ends_with(" second."),
+        "{line:?}"
+    );
+    assert_eq!(
+        browser.text("#result").await,
+        "",
+        "no link is shown for the refused upload"
+    );
+    browser.save_screenshot("homepage-rate-limited.png").await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_server_is_reported_and_the_text_is_kept() {
+    let mut app = TestApp::spawn(&[]).await;
+    let browser = Browser::start().await;
+    browser.open_homepage(&app.origin).await;
+    app.stop().await;
+
+    browser
+        .find("#upload-textarea")
+        .await
+        .send_keys("text that must not be lost")
+        .await
+        .expect("type");
+    browser
+        .find("#upload")
+        .await
+        .click()
+        .await
+        .expect("click Upload");
+    assert_eq!(
+        browser.wait_for_error_line().await,
+        "Server unreachable. The upload did not reach the server. Check your connection, then try again."
+    );
+    assert_eq!(
+        browser
+            .js(
+                "return document.getElementById('upload-textarea').value;",
+                vec![]
+            )
+            .await,
+        json!("text that must not be lost")
+    );
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_upload_is_explained_without_a_request() {
+    let app = TestApp::spawn(&[]).await;
+    let browser = Browser::start().await;
+    browser.open_homepage(&app.origin).await;
+
+    browser
+        .find("#upload-textarea")
+        .await
+        .send_keys("   ")
+        .await
+        .expect("type");
+    browser
+        .find("#upload")
+        .await
+        .click()
+        .await
+        .expect("click Upload");
+    assert_eq!(
+        browser.wait_for_error_line().await,
+        "Nothing to upload. Type or paste some text, or choose a file."
+    );
+    assert_eq!(uploads_sent(&browser).await, 0);
+    let focused = browser
+        .js("return document.activeElement.id;", vec![])
+        .await;
+    assert_eq!(
+        focused,
+        json!("upload-textarea"),
+        "focus returns to the box"
+    );
+    browser.close().await;
+}

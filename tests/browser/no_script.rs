@@ -1,0 +1,80 @@
+//! Without JavaScript the homepage's forms still upload, as plain multipart POSTs, and the
+//! server answers with the link.
+
+use fantoccini::Locator;
+use serde_json::json;
+
+use crate::support::{Browser, TestApp};
+
+/// The plain-text page the server answers a form POST with: the paste's URL.
+async fn answered_url(browser: &Browser) -> String {
+    let body = browser
+        .client
+        .find(Locator::Css("body"))
+        .await
+        .expect("the answer page")
+        .text()
+        .await
+        .expect("its text");
+    body.trim_end().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_javascript_text_and_files_upload_as_form_posts() {
+    let app = TestApp::spawn(&[]).await;
+    let browser = Browser::start().await;
+    browser
+        .devtools(
+            "Emulation.setScriptExecutionDisabled",
+            json!({ "value": true }),
+        )
+        .await;
+    browser.goto(&format!("{}/", app.origin)).await;
+
+    // The file form's own button is there: no script hid it.
+    let file_button = browser.find("#upload-file-button").await;
+    assert!(file_button.is_displayed().await.expect("visible?"));
+
+    // Text. A browser sends a text box's line breaks as CRLF in a form.
+    browser
+        .find("#upload-textarea")
+        .await
+        .send_keys("posted without JS\nsecond line")
+        .await
+        .expect("type");
+    browser
+        .find("#upload")
+        .await
+        .click()
+        .await
+        .expect("click Upload");
+    let url = answered_url(&browser).await;
+    let id = crate::support::paste_id(&url, &app.origin);
+    assert_eq!(
+        app.paste_bytes(&id).await,
+        b"posted without JS\r\nsecond line"
+    );
+
+    // A file.
+    browser.goto(&format!("{}/", app.origin)).await;
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let path = dir.path().join("router.log");
+    let contents = b"router log\n\xff\xfe raw bytes\n".to_vec();
+    std::fs::write(&path, &contents).expect("write the file");
+    browser
+        .find("#upload-file")
+        .await
+        .send_keys(&path.display().to_string())
+        .await
+        .expect("choose the file");
+    browser
+        .find("#upload-file-button")
+        .await
+        .click()
+        .await
+        .expect("click Upload file");
+    let url = answered_url(&browser).await;
+    let id = crate::support::paste_id(&url, &app.origin);
+    assert_eq!(app.paste_bytes(&id).await, contents);
+    browser.close().await;
+}
