@@ -5,9 +5,11 @@
 #
 #   docker buildx build --platform linux/amd64,linux/arm64 -t logpaste .
 #
-# Stopping: the app stops first, then Litestream makes its final sync to the bucket.
-# Give it time: Docker's default 10 s stop timeout is enough for a healthy bucket; for
-# slow links use `docker stop -t 30`, `stop_grace_period: 30s` (Compose),
+# Stopping: the app stops first, then Litestream makes its final sync to the bucket,
+# then one `litestream replicate -once` pass (logpaste-final-sync) ships whatever is
+# left, even a paste written in Litestream's first second. Give it time: Docker's
+# default 10 s stop timeout is enough for a healthy bucket; for slow links use
+# `docker stop -t 30`, `stop_grace_period: 30s` (Compose),
 # `terminationGracePeriodSeconds: 30` (Kubernetes) or `kill_timeout = 30` (Fly.io).
 
 ARG RUST_VERSION=1.95

@@ -4,7 +4,8 @@
 #   DB_REPLICA_URL unset           -> the app alone, with a loud warning
 #   PID 1 (Docker, Kubernetes, ...) -> s6-overlay's /init: restore, then Litestream + app
 #   not PID 1, namespaces allowed  -> /init as PID 1 of a new PID namespace (Fly.io)
-#   not PID 1, no namespaces       -> restore, then `litestream replicate -exec` (Heroku)
+#   not PID 1, no namespaces       -> restore, then `litestream replicate -exec` (Heroku),
+#                                     then one last sync (logpaste-final-sync)
 #
 # The container's arguments go to the app unchanged. They travel shell-quoted in
 # LOGPASTE_ARGS (see logpaste-launch): an environment variable reaches the app through
@@ -78,6 +79,27 @@ namespace_init_pid() {
   return 1
 }
 
+# Waits for the background process $1 and sets child_status to its exit status. The
+# traps that forward stop signals set interrupted=1: a trapped signal cuts `wait` short.
+wait_for_child() {
+  child_pid="$1"
+  child_status=0
+  while :; do
+    interrupted=0
+    if wait "$child_pid"; then child_status=0; else child_status=$?; fi
+    if [ "$interrupted" = 1 ] && kill -0 "$child_pid" 2>/dev/null; then
+      continue
+    fi
+    break
+  done
+  # A signal may have cut the last wait short: ask once more for the real exit status.
+  if [ "$interrupted" = 1 ]; then
+    final=0
+    wait "$child_pid" 2>/dev/null || final=$?
+    [ "$final" = 127 ] || child_status=$final
+  fi
+}
+
 forward_signal() {
   interrupted=1
   # s6-overlay's init shuts down cleanly on SIGTERM; Fly.io stops machines with SIGINT.
@@ -89,20 +111,34 @@ run_init_in_new_pid_namespace() {
   unshare --pid --fork --mount-proc "$S6_INIT" &
   ns_parent=$!
   trap 'forward_signal' TERM INT HUP QUIT
-  status=0
-  while :; do
-    interrupted=0
-    if wait "$ns_parent"; then status=0; else status=$?; fi
-    if [ "$interrupted" = 1 ] && kill -0 "$ns_parent" 2>/dev/null; then
-      continue
-    fi
-    break
-  done
-  # A signal may have cut the last wait short: ask once more for the real exit status.
-  if [ "$interrupted" = 1 ]; then
-    final=0
-    wait "$ns_parent" 2>/dev/null || final=$?
-    [ "$final" = 127 ] || status=$final
+  wait_for_child "$ns_parent"
+  exit "$child_status"
+}
+
+forward_stop_to_litestream() {
+  interrupted=1
+  # Once is enough: Litestream takes a second signal as "skip the retries of the final
+  # sync". It passes the stop on to the app and waits for it.
+  [ "$stop_forwarded" = 0 ] || return 0
+  stop_forwarded=1
+  kill -TERM "$litestream_pid" 2>/dev/null || true
+}
+
+# Litestream runs the app as its child and stops when the app exits. We stay around
+# (rather than exec) for one last sync after it: Litestream stopped within a second of
+# its start exits without a final sync (see logpaste-final-sync). The container exits
+# with Litestream's status (0 when the app stopped cleanly, 1 when the app failed),
+# or 1 if Litestream succeeded but the last sync did not.
+run_litestream_exec() {
+  logpaste-as-user "$LITESTREAM_BIN" replicate -config "$LITESTREAM_CONFIG" \
+    -exec logpaste-launch &
+  litestream_pid=$!
+  stop_forwarded=0
+  trap 'forward_stop_to_litestream' TERM INT HUP QUIT
+  wait_for_child "$litestream_pid"
+  status=$child_status
+  if ! logpaste-final-sync; then
+    [ "$status" != 0 ] || status=1
   fi
   exit "$status"
 }
@@ -142,7 +178,7 @@ case "$mode" in
   litestream-exec)
     log "not PID 1 and no PID namespace allowed: restore, then Litestream runs the app"
     logpaste-restore
-    exec logpaste-as-user "$LITESTREAM_BIN" replicate -config "$LITESTREAM_CONFIG" -exec logpaste-launch
+    run_litestream_exec
     ;;
   *)
     log "unknown LOGPASTE_RUN_MODE '$mode' (auto, s6, unshare or litestream-exec)"

@@ -64,12 +64,7 @@ async fn oversize_text_is_refused_in_the_page_without_uploading() {
     browser.open_homepage(&app.origin).await;
 
     fill_text_box(&browser, MIB + MIB / 2).await;
-    browser
-        .find("#upload")
-        .await
-        .click()
-        .await
-        .expect("click Upload");
+    browser.click("#upload").await;
 
     assert_eq!(
         browser.wait_for_error_line().await,
@@ -101,12 +96,7 @@ async fn oversize_upload_shows_the_servers_413_message() {
 
     // Typed text.
     fill_text_box(&browser, oversize).await;
-    browser
-        .find("#upload")
-        .await
-        .click()
-        .await
-        .expect("click Upload");
+    browser.click("#upload").await;
     assert_eq!(browser.wait_for_error_line().await, expected);
     assert_eq!(
         uploads_sent(&browser).await,
@@ -146,26 +136,11 @@ async fn rate_limited_upload_says_when_to_retry() {
     let browser = Browser::start().await;
     browser.open_homepage(&app.origin).await;
 
-    browser
-        .find("#upload-textarea")
-        .await
-        .send_keys("first upload")
-        .await
-        .expect("type");
-    browser
-        .find("#upload")
-        .await
-        .click()
-        .await
-        .expect("click Upload");
+    browser.type_into("#upload-textarea", "first upload").await;
+    browser.click("#upload").await;
     browser.wait_for_result_link().await;
 
-    browser
-        .find("#upload")
-        .await
-        .click()
-        .await
-        .expect("click Upload again");
+    browser.click("#upload").await;
     let line = browser.wait_for_error_line().await;
     let seconds: u64 = line
         .strip_prefix("Rate limited. Too many uploads from your address: try again in ")
@@ -197,17 +172,9 @@ async fn unreachable_server_is_reported_and_the_text_is_kept() {
     app.stop().await;
 
     browser
-        .find("#upload-textarea")
-        .await
-        .send_keys("text that must not be lost")
-        .await
-        .expect("type");
-    browser
-        .find("#upload")
-        .await
-        .click()
-        .await
-        .expect("click Upload");
+        .type_into("#upload-textarea", "text that must not be lost")
+        .await;
+    browser.click("#upload").await;
     assert_eq!(
         browser.wait_for_error_line().await,
         "Server unreachable. The upload did not reach the server. Check your connection, then try again."
@@ -230,18 +197,8 @@ async fn empty_upload_is_explained_without_a_request() {
     let browser = Browser::start().await;
     browser.open_homepage(&app.origin).await;
 
-    browser
-        .find("#upload-textarea")
-        .await
-        .send_keys("   ")
-        .await
-        .expect("type");
-    browser
-        .find("#upload")
-        .await
-        .click()
-        .await
-        .expect("click Upload");
+    browser.type_into("#upload-textarea", "   ").await;
+    browser.click("#upload").await;
     assert_eq!(
         browser.wait_for_error_line().await,
         "Nothing to upload. Type or paste some text, or choose a file."

@@ -73,19 +73,9 @@ async fn controls_are_labelled_and_reachable_in_order_by_keyboard() {
 
     // Typing and Ctrl+Enter uploads without the mouse; then the link and its copy button
     // come next in the tab order.
-    browser
-        .find("#upload-textarea")
-        .await
-        .click()
-        .await
-        .expect("focus the box");
+    browser.click("#upload-textarea").await;
     let keys = format!("typed by keyboard{}{}", Key::Control, Key::Enter);
-    browser
-        .find("#upload-textarea")
-        .await
-        .send_keys(&keys)
-        .await
-        .expect("type and press Ctrl+Enter");
+    browser.type_into("#upload-textarea", &keys).await;
     let (href, _) = browser.wait_for_result_link().await;
     let id = crate::support::paste_id(&href, &app.origin);
     assert_eq!(app.paste_bytes(&id).await, b"typed by keyboard");
@@ -117,18 +107,8 @@ async fn copy_button_puts_the_link_on_the_clipboard_with_or_without_the_clipboar
         )
         .await;
     browser.open_homepage(&app.origin).await;
-    browser
-        .find("#upload-textarea")
-        .await
-        .send_keys("copy me")
-        .await
-        .expect("type");
-    browser
-        .find("#upload")
-        .await
-        .click()
-        .await
-        .expect("click Upload");
+    browser.type_into("#upload-textarea", "copy me").await;
+    browser.click("#upload").await;
     let (href, _) = browser.wait_for_result_link().await;
 
     const READ_CLIPBOARD: &str = "const done = arguments[arguments.length - 1];\
@@ -140,12 +120,7 @@ async fn copy_button_puts_the_link_on_the_clipboard_with_or_without_the_clipboar
 
     // Through navigator.clipboard.
     assert_eq!(browser.js_async(CLEAR_CLIPBOARD, vec![]).await, json!(true));
-    browser
-        .find("#copy-link")
-        .await
-        .click()
-        .await
-        .expect("click Copy link");
+    browser.click("#copy-link").await;
     browser
         .wait_for(
             "document.getElementById('copy-link').textContent === 'Copied'",
@@ -170,12 +145,7 @@ async fn copy_button_puts_the_link_on_the_clipboard_with_or_without_the_clipboar
             .await,
         json!(true)
     );
-    browser
-        .find("#copy-link")
-        .await
-        .click()
-        .await
-        .expect("click Copy link");
+    browser.click("#copy-link").await;
     browser
         .wait_for(
             "document.getElementById('copy-link').textContent === 'Copied'",

@@ -131,18 +131,8 @@ async fn branded_page_with_a_link() -> (TestApp, Browser) {
     .await;
     let browser = Browser::start().await;
     browser.open_homepage(&app.origin).await;
-    browser
-        .find("#upload-textarea")
-        .await
-        .send_keys("2024-05-01T12:00:00Z INFO  boot complete\n2024-05-01T12:00:03Z ERROR fan 2 stuck at 0 rpm")
-        .await
-        .expect("type");
-    browser
-        .find("#upload")
-        .await
-        .click()
-        .await
-        .expect("click Upload");
+    browser.type_into("#upload-textarea", "2024-05-01T12:00:00Z INFO  boot complete\n2024-05-01T12:00:03Z ERROR fan 2 stuck at 0 rpm").await;
+    browser.click("#upload").await;
     browser.wait_for_result_link().await;
     (app, browser)
 }

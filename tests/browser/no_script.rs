@@ -37,17 +37,9 @@ async fn without_javascript_text_and_files_upload_as_form_posts() {
 
     // Text. A browser sends a text box's line breaks as CRLF in a form.
     browser
-        .find("#upload-textarea")
-        .await
-        .send_keys("posted without JS\nsecond line")
-        .await
-        .expect("type");
-    browser
-        .find("#upload")
-        .await
-        .click()
-        .await
-        .expect("click Upload");
+        .type_into("#upload-textarea", "posted without JS\nsecond line")
+        .await;
+    browser.click("#upload").await;
     let url = answered_url(&browser).await;
     let id = crate::support::paste_id(&url, &app.origin);
     assert_eq!(
@@ -67,12 +59,7 @@ async fn without_javascript_text_and_files_upload_as_form_posts() {
         .send_keys(&path.display().to_string())
         .await
         .expect("choose the file");
-    browser
-        .find("#upload-file-button")
-        .await
-        .click()
-        .await
-        .expect("click Upload file");
+    browser.click("#upload-file-button").await;
     let url = answered_url(&browser).await;
     let id = crate::support::paste_id(&url, &app.origin);
     assert_eq!(app.paste_bytes(&id).await, contents);

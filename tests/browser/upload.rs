@@ -12,18 +12,8 @@ async fn typed_text_uploads_and_its_link_shows_the_same_text() {
 
     let text =
         "2024-05-01 12:00:00 ERROR disk full\n  at ünïcode ✓ path <tag> & \"quotes\"\nlast line";
-    browser
-        .find("#upload-textarea")
-        .await
-        .send_keys(text)
-        .await
-        .expect("type the text");
-    browser
-        .find("#upload")
-        .await
-        .click()
-        .await
-        .expect("click Upload");
+    browser.type_into("#upload-textarea", text).await;
+    browser.click("#upload").await;
 
     let (href, shown) = browser.wait_for_result_link().await;
     assert_eq!(href, shown, "the link shows its own URL");

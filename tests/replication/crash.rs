@@ -34,6 +34,7 @@ async fn kill_9_of_the_whole_stack_loses_at_most_the_last_sync_interval() {
     let mut config = StackConfig::new(&dir.path().join("host-a"), &replica);
     config.env.push(("DB_SYNC_INTERVAL", "1s".to_string()));
     let mut a = Stack::start(&config, "stack-a").await;
+    // The guarantee is about replication under way: measure from there.
     a.wait_replicating(&moto, BUCKET, PATH).await;
 
     let acknowledged = Arc::new(Mutex::new(Vec::<Acknowledged>::new()));

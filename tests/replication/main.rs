@@ -9,4 +9,5 @@ mod legacy;
 mod migration;
 mod modes;
 mod outage;
+mod stop;
 mod supervision;

@@ -55,6 +55,19 @@ fn require_root(what: &str) {
     );
 }
 
+/// The litestream-exec mode: the entrypoint stays (for the last sync after Litestream),
+/// its child is Litestream, and Litestream's child is the app.
+fn assert_litestream_runs_the_app(stack: &Stack) {
+    let litestream = first_child(stack.process.pid()).expect("the entrypoint has a child");
+    assert_eq!(
+        exe_of(litestream),
+        litestream_bin().display().to_string(),
+        "the entrypoint runs Litestream"
+    );
+    let app = first_child(litestream).expect("Litestream has a child");
+    assert_eq!(exe_of(app), APP_BIN, "Litestream runs the app as its child");
+}
+
 /// Stands in for s6-overlay's /init.
 fn stub_init(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let pid_file = dir.join("init.pid");
@@ -69,10 +82,21 @@ fn stub_init(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     (init, pid_file)
 }
 
-/// The PID (outside the namespace) of the first child of `parent`.
+/// The PID (outside the namespace) of the first child of `parent`. Each thread lists
+/// the children it forked, and a Go program (Litestream) forks from any thread.
 fn first_child(parent: u32) -> Option<u32> {
-    let children = fs::read_to_string(format!("/proc/{parent}/task/{parent}/children")).ok()?;
-    children.split_whitespace().next()?.parse().ok()
+    let tasks = fs::read_dir(format!("/proc/{parent}/task")).ok()?;
+    let mut children: Vec<u32> = tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|list| {
+            list.split_whitespace()
+                .filter_map(|pid| pid.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect();
+    children.sort_unstable();
+    children.first().copied()
 }
 
 async fn wait_for_file(path: &Path) -> String {
@@ -122,15 +146,26 @@ async fn the_litestream_exec_fallback_passes_the_arguments_unchanged() {
     config.args = app_args();
     let mut stack = Stack::start(&config, "stack").await;
     assert_arguments_arrived(&stack).await;
-    assert_eq!(
-        exe_of(stack.process.pid()),
-        litestream_bin().display().to_string(),
-        "Litestream runs the app as its child"
-    );
+    assert_litestream_runs_the_app(&stack);
     assert!(
         stack.stop().await.success(),
         "SIGTERM stops Litestream and the app cleanly"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_the_litestream_exec_fallback_an_app_that_fails_fails_the_container() {
+    let dir = temp_dir();
+    let moto = Moto::start(dir.path()).await;
+    moto.create_bucket(BUCKET).await;
+    let mut config = StackConfig::new(&dir.path().join("data"), &moto.replica_url(BUCKET, PATH));
+    // The app refuses this flag with exit code 2; Litestream reports a failed child as 1.
+    config.args = vec!["-maxsize".to_string(), "not-a-number".to_string()];
+    let mut stack = Stack::spawn(&config, "stack");
+    let status = stack.process.wait_exit(Duration::from_secs(30)).await;
+    let log = stack.process.log_text();
+    assert!(log.contains("logpaste: error:"), "the app said why:\n{log}");
+    assert_eq!(status.code(), Some(1), "Litestream's exit code:\n{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -162,10 +197,7 @@ async fn not_pid_1_and_no_namespaces_allowed_falls_back_to_litestream_exec() {
     assert_arguments_arrived(&stack).await;
     let log = stack.process.log_text();
     assert!(log.contains("no PID namespace allowed"), "{log}");
-    assert_eq!(
-        exe_of(stack.process.pid()),
-        litestream_bin().display().to_string()
-    );
+    assert_litestream_runs_the_app(&stack);
     assert!(stack.stop().await.success(), "a clean stop");
 }
 

@@ -7,13 +7,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
 
-const BUCKET: &str = "logpaste-supervision";
-const PATH: &str = "logpaste";
+pub const BUCKET: &str = "logpaste-supervision";
+pub const PATH: &str = "logpaste";
 /// Services that s6-overlay itself defines and ours may depend on.
 const S6_OVERLAY_SERVICES: &[&str] = &["base"];
 
@@ -107,6 +107,37 @@ fn the_s6_rc_service_tree_is_well_formed() {
     assert!(depends("logpaste").contains("restore"));
     assert!(depends("logpaste").contains("litestream"));
 
+    // Litestream's finish makes the last sync of a stop; s6-supervise kills a finish
+    // script after timeout-finish (default 5 s), which must outlast the sync's own bound.
+    assert!(
+        tree.join("litestream/finish").is_file(),
+        "litestream has a finish script"
+    );
+    let timeout_finish_ms: u64 = fs::read_to_string(tree.join("litestream/timeout-finish"))
+        .expect("litestream/timeout-finish exists")
+        .trim()
+        .parse()
+        .expect("timeout-finish is a number of milliseconds");
+    let final_sync = fs::read_to_string(repo_path("rootfs/usr/local/bin/logpaste-final-sync"))
+        .expect("read logpaste-final-sync");
+    let default_limit_s: u64 = final_sync
+        .split("LOGPASTE_FINAL_SYNC_TIMEOUT:-")
+        .nth(1)
+        .and_then(|rest| rest.split('}').next())
+        .and_then(|number| number.parse().ok())
+        .expect("logpaste-final-sync has a default time limit");
+    let kill_grace_s: u64 = final_sync
+        .split("timeout -k ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|number| number.parse().ok())
+        .expect("logpaste-final-sync kills a hung Litestream after a grace time");
+    assert!(
+        timeout_finish_ms > (default_limit_s + kill_grace_s) * 1000,
+        "timeout-finish ({timeout_finish_ms} ms) outlasts the last sync's bound \
+         ({default_limit_s} s + {kill_grace_s} s)"
+    );
+
     // No cycles.
     fn visit(tree: &Path, name: &str, path: &mut Vec<String>) {
         assert!(
@@ -151,14 +182,14 @@ fn the_dockerfile_pins_the_litestream_version_the_tests_run() {
 }
 
 /// A scan directory with our two longruns, as s6-rc would lay them out, and the stand-ins.
-struct Supervised {
-    scandir: PathBuf,
-    results: PathBuf,
-    base_url: String,
-    svscan: ProcessGroup,
+pub struct Supervised {
+    pub scandir: PathBuf,
+    pub results: PathBuf,
+    pub base_url: String,
+    pub svscan: ProcessGroup,
 }
 
-fn start_supervised(dir: &Path, moto: &Moto, app_args: &[&str], data_dir: &Path) -> Supervised {
+pub fn start_supervised(dir: &Path, moto: &Moto, app_args: &[&str], data_dir: &Path) -> Supervised {
     let scandir = dir.join("scandir");
     let stubs = dir.join("s6-overlay-stubs");
     let results = dir.join("container-results");
@@ -168,10 +199,11 @@ fn start_supervised(dir: &Path, moto: &Moto, app_args: &[&str], data_dir: &Path)
     for service in ["litestream", "logpaste"] {
         let target = scandir.join(service);
         fs::create_dir(&target).expect("create service dir");
-        for script in ["run", "finish"] {
-            let source = service_tree().join(service).join(script);
+        // What s6-rc-compile copies into a longrun's service directory.
+        for file in ["run", "finish", "timeout-finish", "timeout-kill"] {
+            let source = service_tree().join(service).join(file);
             if source.exists() {
-                fs::copy(&source, target.join(script)).expect("copy script");
+                fs::copy(&source, target.join(file)).expect("copy service file");
             }
         }
     }
@@ -249,7 +281,23 @@ async fn wait_service_pid(scandir: &Path, service: &str, not: Option<u32>) -> u3
     }
 }
 
-async fn wait_healthy(supervised: &mut Supervised) {
+/// `docker stop` as s6-overlay carries it out: its rc.shutdown runs `s6-rc -da change`,
+/// which stops the services in reverse dependency order, each with `s6-svc -dwD`
+/// (down, and wait until the finish script is done too): the app, then Litestream.
+/// The app's finish script then ends the supervision tree with the app's code.
+pub async fn stop_supervised(supervised: &mut Supervised) -> ExitStatus {
+    for (service, limit_ms) in [("logpaste", "30000"), ("litestream", "60000")] {
+        // Litestream's supervisor may already be gone: the app's finish halts the tree.
+        let _ = Command::new(system_tool("s6-svc"))
+            .args(["-dwD", "-T", limit_ms, "--"])
+            .arg(supervised.scandir.join(service))
+            .output()
+            .expect("run s6-svc");
+    }
+    supervised.svscan.wait_exit(Duration::from_secs(60)).await
+}
+
+pub async fn wait_healthy(supervised: &mut Supervised) {
     let http = http_client();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -302,6 +350,11 @@ async fn s6_restarts_litestream_and_the_app_exit_stops_the_supervisor_with_its_c
     );
     let restarted = wait_service_pid(&supervised.scandir, "litestream", Some(litestream)).await;
     assert_ne!(restarted, litestream);
+    let log = supervised.svscan.log_text();
+    assert!(
+        log.contains("s6 restarts it; no last sync") && !log.contains("logpaste-final-sync"),
+        "a restart does not wait for a last sync:\n{log}"
+    );
     let second = put_paste(&http, &base_url, b"after Litestream came back\n".to_vec()).await;
     wait_replicated(
         &replica,

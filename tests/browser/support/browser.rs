@@ -340,6 +340,24 @@ impl Browser {
             .unwrap_or_else(|err| panic!("find {css}: {err}"))
     }
 
+    /// Types `text` into the element matching `css`.
+    pub async fn type_into(&self, css: &str, text: &str) {
+        self.find(css)
+            .await
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("typing into {css}: {e}"));
+    }
+
+    /// Clicks the element matching `css`.
+    pub async fn click(&self, css: &str) {
+        self.find(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+    }
+
     pub async fn text(&self, css: &str) -> String {
         let value = self
             .js(
