@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,8 +27,9 @@ use crate::id;
 const MAX_BATCH: usize = 256;
 /// Uploads waiting for the writer before new ones wait for room (back-pressure).
 const QUEUE_DEPTH: usize = 1024;
-/// Committed paste bytes between two checkpoints (without Litestream): about 1000 pages.
-const CHECKPOINT_BYTES: usize = 4 * 1024 * 1024;
+/// Committed paste bytes between two checkpoints (without Litestream): about 500 pages,
+/// half SQLite's default, as commits made during a checkpoint add to the WAL before it resets.
+const CHECKPOINT_BYTES: usize = 2 * 1024 * 1024;
 /// Longest time between two checkpoints (without Litestream).
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 /// WAL size (pages of 4 KiB: 256 MiB) past which the checkpointer waits for a gap between
@@ -145,9 +147,11 @@ impl Store {
         } else {
             let conn = base.clone().connect().await.map_err(open_error)?;
             let (wake, woken) = mpsc::channel(1);
-            Some((wake, tokio::spawn(run_checkpointer(conn, woken))))
+            let pass_done = Arc::new(AtomicBool::new(false));
+            let task = tokio::spawn(run_checkpointer(conn, woken, pass_done.clone()));
+            Some((Checkpointer { wake, pass_done }, task))
         };
-        let (wake_checkpointer, checkpointer_task) = checkpointer.unzip();
+        let (checkpointer, checkpointer_task) = checkpointer.unzip();
 
         let readers = SqlitePoolOptions::new()
             .min_connections(1)
@@ -158,7 +162,7 @@ impl Store {
             .map_err(open_error)?;
 
         let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
-        let writer_task = tokio::spawn(run_writer(writer, receiver, wake_checkpointer));
+        let writer_task = tokio::spawn(run_writer(writer, receiver, checkpointer));
         Ok((
             Store {
                 readers: readers.clone(),
@@ -287,10 +291,17 @@ impl PasteReaders {
     }
 }
 
+/// The writer's side of the checkpointer (without Litestream).
+struct Checkpointer {
+    wake: mpsc::Sender<()>,
+    /// Set by the checkpointer after each pass: the WAL is copied up to a recent commit.
+    pass_done: Arc<AtomicBool>,
+}
+
 async fn run_writer(
     mut conn: SqliteConnection,
     mut queue: mpsc::Receiver<WriterMessage>,
-    wake_checkpointer: Option<mpsc::Sender<()>>,
+    checkpointer: Option<Checkpointer>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut committed_since_checkpoint = 0;
@@ -312,9 +323,9 @@ async fn run_writer(
         if outcome.is_ok() {
             committed_since_checkpoint += uploads.iter().map(|(c, _)| c.len()).sum::<usize>();
             if committed_since_checkpoint >= CHECKPOINT_BYTES {
-                if let Some(wake) = &wake_checkpointer {
+                if let Some(checkpointer) = &checkpointer {
                     // Full: a checkpoint is already due, which will take these pages too.
-                    let _ = wake.try_send(());
+                    let _ = checkpointer.wake.try_send(());
                 }
                 committed_since_checkpoint = 0;
             }
@@ -340,6 +351,16 @@ async fn run_writer(
                 }
             }
         }
+        // Commits made while the checkpointer copied keep the WAL from starting over. When
+        // no upload is waiting, copy those few pages here, between two commits: the next
+        // commit then starts the WAL over, and steady uploads keep it small.
+        if let Some(checkpointer) = &checkpointer {
+            if queue.is_empty() && checkpointer.pass_done.swap(false, Ordering::Relaxed) {
+                if let Err(err) = checkpoint(&mut conn, "PASSIVE").await {
+                    tracing::warn!(error = %err, "checkpoint between commits failed");
+                }
+            }
+        }
     }
     if let Err(err) = conn.close().await {
         tracing::warn!(error = %err, "closing the writer connection failed");
@@ -347,12 +368,16 @@ async fn run_writer(
 }
 
 /// Copies the WAL into the database file each time the writer has committed
-/// `CHECKPOINT_BYTES` (about SQLite's default of 1000 pages), and once a second in any case,
+/// `CHECKPOINT_BYTES`, and once a second in any case,
 /// so a pause in uploads leaves a fully copied WAL that the next commit starts over.
 /// SQLite's automatic checkpoint would run inside a commit, and every upload queued behind
 /// that commit would wait for the page copy and the fsync; a PASSIVE checkpoint on a
 /// connection of its own runs while uploads go on committing.
-async fn run_checkpointer(mut conn: SqliteConnection, mut woken: mpsc::Receiver<()>) {
+async fn run_checkpointer(
+    mut conn: SqliteConnection,
+    mut woken: mpsc::Receiver<()>,
+    pass_done: Arc<AtomicBool>,
+) {
     let mut previous_wal_pages = 0;
     loop {
         if let Ok(None) = tokio::time::timeout(CHECKPOINT_INTERVAL, woken.recv()).await {
@@ -374,6 +399,7 @@ async fn run_checkpointer(mut conn: SqliteConnection, mut woken: mpsc::Receiver<
             Ok(wal_pages) => previous_wal_pages = wal_pages,
             Err(err) => tracing::warn!(error = %err, "checkpoint failed"),
         }
+        pass_done.store(true, Ordering::Relaxed);
     }
     if let Err(err) = conn.close().await {
         tracing::warn!(error = %err, "closing the checkpointer connection failed");
