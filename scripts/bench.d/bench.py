@@ -223,6 +223,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def wait_for_quiet(pid: int, name: str, timeout: float = 60.0) -> None:
+    """Waits until the process uses under a tenth of a core over half a second."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pid)
+        time.sleep(0.5)
+        if cpu_seconds(pid) - before < 0.05:
+            return
+    say(f"  {name} still busy after {timeout:.0f}s; measuring anyway")
+
+
 class App:
     """One logpaste process on 127.0.0.1."""
 
@@ -626,8 +637,11 @@ class BucketWatcher:
         self.downloaded: queue.Queue[tuple[float, bytes]] = queue.Queue()
         self.files: list[tuple[float, ltx.LtxFile]] = []  # (listing end, file), last minute
         self.pending: set[str] = set()
-        self.arrived: dict[str, float] = {}
+        # paste id -> (listing end, monotonic; creation time of the LTX file, wall clock)
+        self.arrived: dict[str, tuple[float, float]] = {}
         self.listing_seconds = Series()
+        self.listing_gaps = Series()  # the resolution of the arrival times
+        self.last_listed: float | None = None
         self.failure: Exception | None = None
         self.threads = [threading.Thread(target=self._guard, args=(work,), daemon=True)
                         for work in (self._list, self._decode)]
@@ -638,7 +652,7 @@ class BucketWatcher:
         with self.lock:
             for seen_at, ltx_file in self.files:  # it may have arrived before we knew its id
                 if ltx_file.contains(paste_id.encode()):
-                    self.arrived[paste_id] = seen_at
+                    self.arrived[paste_id] = (seen_at, ltx_file.timestamp_ms / 1000)
                     return
             self.pending.add(paste_id)
 
@@ -655,6 +669,9 @@ class BucketWatcher:
             keys = self.moto.keys(self.level0)
             listed = time.monotonic()
             self.listing_seconds.add(listed - began)
+            if self.last_listed is not None:
+                self.listing_gaps.add(listed - self.last_listed)
+            self.last_listed = listed
             for key in sorted(set(keys) - self.known):
                 self.known.add(key)
                 self.downloaded.put((listed, self.moto.read(key)))
@@ -672,7 +689,7 @@ class BucketWatcher:
                 self.files.append((seen_at, ltx_file))
                 for paste_id in [p for p in self.pending if ltx_file.contains(p.encode())]:
                     self.pending.discard(paste_id)
-                    self.arrived[paste_id] = seen_at
+                    self.arrived[paste_id] = (seen_at, ltx_file.timestamp_ms / 1000)
             self.downloaded.task_done()
 
     def stop(self) -> None:
@@ -684,11 +701,11 @@ class BucketWatcher:
 def sample_replication_lag(app: App, watcher: BucketWatcher, samples: int, rng: random.Random,
                            label: str, figures: Figures) -> None:
     """PUTs `samples` pastes at random intervals and records each one's time to the bucket."""
-    answered: dict[str, float] = {}
+    answered: dict[str, tuple[float, float]] = {}  # id -> (response: monotonic, wall clock)
     for number in range(samples):
         body = log_text(rng, KIB, f"lag-{label}-{number}-{rng.getrandbits(64):016x}").encode()
         paste_id = put(app.port, body)
-        answered[paste_id] = time.monotonic()
+        answered[paste_id] = (time.monotonic(), time.time())
         watcher.watch(paste_id)
         time.sleep(rng.uniform(0.2, 1.2))  # spread over Litestream's sync ticks
     deadline = time.monotonic() + 30
@@ -700,7 +717,15 @@ def sample_replication_lag(app: App, watcher: BucketWatcher, samples: int, rng: 
     if watcher.failure:
         raise RuntimeError(f"watching the bucket failed: {watcher.failure!r}")
     with watcher.lock:
-        lags = [watcher.arrived[p] - t for p, t in answered.items() if p in watcher.arrived]
+        arrived = {p: watcher.arrived[p] for p in answered if p in watcher.arrived}
+    lags = [arrived[p][0] - answered[p][0] for p in arrived]
+    # Where the time goes: until Litestream wrote the LTX file holding the paste (its
+    # header's timestamp), then until the file was listed in the bucket.
+    to_ltx = [arrived[p][1] - answered[p][1] for p in arrived]
+    if to_ltx:
+        figures.facts[f"lag.{label}.to_ltx_file_p50_s"] = statistics.median(to_ltx)
+        figures.facts[f"lag.{label}.ltx_file_to_bucket_p50_s"] = statistics.median(
+            lag - ltx for lag, ltx in zip(lags, to_ltx))
     missing = len(answered) - len(lags)
     figures.facts[f"lag.{label}.samples"] = len(answered)
     figures.facts[f"lag.{label}.missing_after_30s"] = missing
@@ -735,29 +760,11 @@ def measure_replication(settings: Settings, procs: Processes, work: Path, figure
     replicator = litestream(procs, work, "replicated", "replicate", "-config", str(config))
     wait_until("Litestream's first upload", lambda: moto.keys("replicated/"), 60, interval=0.2)
 
-    # Paced load: 64 connections each pausing 10 ms between requests, well below saturation,
-    # so latency is the service's and not a queue's.
     put_ids = write_ids(work / "lag-ids.txt", [put(replicated.port, b"seed paste\n")])
     plain_ids = write_ids(work / "plain-ids.txt", [put(plain.port, b"seed paste\n")])
-    for round_number in range(1, settings.replication_runs + 1):
-        say(f"replication latency round {round_number}/{settings.replication_runs}")
-        order = [("plain", plain, plain_ids), ("replicated", replicated, put_ids)]
-        if round_number % 2 == 0:
-            order.reverse()
-        for label, app, ids_file in order:
-            before = (time.monotonic(), cpu_seconds(replicator.pid), cpu_seconds(moto.proc.pid))
-            record_wrk(figures, f"{label}.put_1k", wrk(app.url(), seconds, conns, threads, mode="put"))
-            record_wrk(figures, f"{label}.mixed_paced",
-                       wrk(app.url(), seconds, conns, threads, mode="mixed", ids=ids_file, delay_ms=10))
-            if label == "replicated":
-                # The replication side's share of the 2 cores while the app was loaded.
-                elapsed = time.monotonic() - before[0]
-                figures.add("replicated.litestream_cores", (cpu_seconds(replicator.pid) - before[1]) / elapsed)
-                figures.add("replicated.moto_cores", (cpu_seconds(moto.proc.pid) - before[2]) / elapsed)
-    if replicator.poll() is not None:
-        raise RuntimeError(f"Litestream stopped during the load; see {work / 'litestream-replicated.log'}")
-    procs.stop(plain.proc)
 
+    # First, while the replica is fresh: after the write floods below, Litestream spends
+    # a while compacting and uploading what they wrote, which is another measurement.
     say("time from a PUT's response to the paste in the bucket")
     watcher = BucketWatcher(moto, "replicated/")
     try:
@@ -775,8 +782,36 @@ def measure_replication(settings: Settings, procs: Processes, work: Path, figure
                 background.terminate()
             background.wait(30)
         figures.facts["lag.listing_ms_median"] = watcher.listing_seconds.median * 1000
+        figures.facts["lag.listing_gap_ms_median"] = watcher.listing_gaps.median * 1000
+        figures.facts["lag.listing_gap_ms_max"] = max(watcher.listing_gaps.values) * 1000
     finally:
         watcher.stop()
+
+    # Latency with and without replication, the two apps taking turns. Paced load: 64
+    # connections each pausing 10 ms between requests, below saturation, so latency is
+    # the service's and not a queue's; then a write flood. Each run starts once
+    # Litestream has shipped what the previous one wrote.
+    for round_number in range(1, settings.replication_runs + 1):
+        say(f"replication latency round {round_number}/{settings.replication_runs}")
+        order = [("plain", plain, plain_ids), ("replicated", replicated, put_ids)]
+        if round_number % 2 == 0:
+            order.reverse()
+        for label, app, ids_file in order:
+            for name, extra in (("mixed_paced", {"mode": "mixed", "ids": ids_file, "delay_ms": 10}),
+                                ("put_1k", {"mode": "put"})):
+                wait_for_quiet(replicator.pid, "Litestream")
+                before = (time.monotonic(), cpu_seconds(replicator.pid), cpu_seconds(moto.proc.pid))
+                record_wrk(figures, f"{label}.{name}", wrk(app.url(), seconds, conns, threads, **extra))
+                if label == "replicated":
+                    # The replication side's share of the 2 cores while the app was loaded.
+                    elapsed = time.monotonic() - before[0]
+                    figures.add(f"replicated.{name}.litestream_cores",
+                                (cpu_seconds(replicator.pid) - before[1]) / elapsed)
+                    figures.add(f"replicated.{name}.moto_cores",
+                                (cpu_seconds(moto.proc.pid) - before[2]) / elapsed)
+    if replicator.poll() is not None:
+        raise RuntimeError(f"Litestream stopped during the load; see {work / 'litestream-replicated.log'}")
+    procs.stop(plain.proc)
     replicated.stop()
     procs.stop(replicator)
 
@@ -942,7 +977,7 @@ def report(settings: Settings, figures: Figures) -> str:
             f"({f['app_db_pastes']:,} pastes); {f['preloaded_db_bytes_per_paste']:,.0f} B bulk-loaded")
 
     if s("plain.put_1k.rps"):
-        for name, label in (("put_1k", "PUT 1 KiB, c64"), ("mixed_paced", "mixed paced (c64, 10 ms pauses)")):
+        for name, label in (("mixed_paced", "mixed paced (c64, 10 ms pauses)"), ("put_1k", "PUT 1 KiB, c64")):
             plain_p99, repl_p99 = s(f"plain.{name}.p99_ms"), s(f"replicated.{name}.p99_ms")
             plain_p50, repl_p50 = s(f"plain.{name}.p50_ms"), s(f"replicated.{name}.p50_ms")
             within = (repl_p99.median <= max(plain_p99.values) and repl_p50.median <= max(plain_p50.values))
@@ -950,8 +985,10 @@ def report(settings: Settings, figures: Figures) -> str:
             row(f"{label}, with Litestream", rps_p99(f"replicated.{name}") + f", p50 {spread(repl_p50, ' ms', 2)}",
                 f"p99 × {repl_p99.median / plain_p99.median:.2f}",
                 f"adds nothing (medians within the no-replication range): {verdict(within)}")
-        row("CPU used by Litestream / moto_server during those runs",
-            f"{spread(s('replicated.litestream_cores'), ' cores', 2)} / {spread(s('replicated.moto_cores'), ' cores', 2)}")
+        for name, label in (("mixed_paced", "mixed paced"), ("put_1k", "PUT flood")):
+            row(f"CPU of Litestream / moto_server during {label}",
+                f"{spread(s(f'replicated.{name}.litestream_cores'), ' cores', 2)} / "
+                f"{spread(s(f'replicated.{name}.moto_cores'), ' cores', 2)}")
         bound = SYNC_INTERVAL_S + 1
         for label in ("idle", "loaded"):
             row(f"PUT response -> in bucket ({label})",
@@ -959,6 +996,12 @@ def report(settings: Settings, figures: Figures) -> str:
                 f"max {f[f'lag.{label}.max_s']:.2f} s ({f[f'lag.{label}.samples']} PUTs, "
                 f"{f[f'lag.{label}.missing_after_30s']} unseen)", "",
                 f"p99 <= {bound:g} s: {verdict(f[f'lag.{label}.p99_s'] <= bound)}")
+            if f"lag.{label}.to_ltx_file_p50_s" in f:
+                row(f"  of which: to Litestream's LTX file / on to the bucket ({label}, p50)",
+                    f"{f[f'lag.{label}.to_ltx_file_p50_s']:.2f} s / "
+                    f"{f[f'lag.{label}.ltx_file_to_bucket_p50_s']:.2f} s")
+        row("  bucket listing every (median, max): the resolution of those times",
+            f"{f['lag.listing_gap_ms_median']:.0f} ms, {f['lag.listing_gap_ms_max']:.0f} ms")
         row(f"restore {settings.pastes:,} pastes ({f['restore.db_bytes'] / MIB:.0f} MiB db, "
             f"{f['restore.bucket_bytes'] / MIB:.0f} MiB in bucket)", spread(s("restore.seconds"), " s", 2))
         row("start on an empty bucket -> first /healthz 200",
