@@ -318,22 +318,26 @@ class Run:
         # restore: the latest state, then the point in time before the measured pastes.
         start = self.mark()
         latest, error = self.litestream_restore(os.path.join(self.dir, "latest.db"), [])
-        first_level = self.schedule[0][1] if self.schedule else 0
-        pitr_checked = args.idle >= first_level + 15
-        past = None
-        if pitr_checked:
-            stamp = before_pastes.strftime("%Y-%m-%dT%H:%M:%SZ")
-            past, pitr_error = self.litestream_restore(os.path.join(self.dir, "past.db"), ["-timestamp", stamp])
-            error = error or pitr_error
+        stamp = before_pastes.strftime("%Y-%m-%dT%H:%M:%SZ")
+        past, pitr_error = self.litestream_restore(os.path.join(self.dir, "past.db"), ["-timestamp", stamp])
         self.close_phase("restore", start)
+        # As of that time the database held the warm-up paste only. Litestream restores the
+        # newest state its files allow up to that time: the warm-up paste, or, when the files
+        # that held it alone were merged since, the state before it (coarser steps).
+        if past is None:
+            pitr = "FAILED"
+        elif past == {ids[0]}:
+            pitr = "the warm-up paste only, as expected"
+        elif not past:
+            pitr = "no paste yet (the warm-up paste's own files were merged since: coarser steps)"
+        else:
+            pitr = f"{len(past)} pastes, some written after that time: WRONG"
         self.restore = {
             "latest": f"{len(latest & set(ids)) if latest else 0}/{len(ids)} pastes",
             "latest_ok": latest is not None and set(ids) <= latest,
-            "pitr": "not checked (idle shorter than the first compaction level)"
-            if not pitr_checked
-            else f"{len(past) if past is not None else 'no'} rows, expected only the warm-up paste",
-            "pitr_ok": (not pitr_checked) or past == {ids[0]},
-            "error": error,
+            "pitr": f"{pitr} (as of {stamp})",
+            "pitr_ok": past is not None and past <= {ids[0]},
+            "error": error or pitr_error,
         }
 
 
@@ -504,10 +508,17 @@ def main():
     print("\nprices used:")
     for text in PRICES.values():
         print(f"   {text}")
-    print(
-        "not in the window: the daily snapshot (one upload of the database, a LIST per level, one "
-        "DeleteObjects) and, unless the run crossed the top of an hour, hourly compactions"
+    window = min(args.idle, args.pastes * args.paste_every + args.settle)
+    longer = sorted(
+        {f"{name} every {show_duration(seconds)}" for run in runs for name, seconds in run.schedule if seconds > window}
     )
+    if longer:
+        print(
+            f"periods longer than the measured windows ({window:.0f} s), seen only if a run crossed one of "
+            f"their boundaries (they align to the clock): {', '.join(longer)}. Each lists the bucket a few "
+            "times per period (when idle too, if its level's newest file spans several transactions); the "
+            "snapshot also uploads the database when it changed. See docs/replication.md."
+        )
     if args.keep:
         print(f"logs and databases: {work_dir}")
     else:

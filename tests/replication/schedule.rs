@@ -32,11 +32,22 @@ const MIN_L0_RETENTION_CHECK: Duration = Duration::from_secs(3600);
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct LitestreamYml {
-    dbs: Vec<serde_yaml::Value>,
+    dbs: Vec<DbYml>,
     levels: Vec<Level>,
     snapshot: Snapshot,
     l0_retention: Option<String>,
     l0_retention_check_interval: String,
+}
+
+/// One database; its replica settings are checked by every other replication test.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct DbYml {
+    #[allow(dead_code)] // only its presence matters
+    path: String,
+    checkpoint_interval: Option<String>,
+    #[allow(dead_code)]
+    replica: serde_yaml::Value,
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,6 +129,12 @@ fn guaranteed_history(interval: Duration, retention: Duration) -> Duration {
 async fn litestream_applies_the_schedule_keeping_the_sync_interval_and_a_day_of_history() {
     let config = image_config();
     assert_eq!(config.dbs.len(), 1, "one database, one replica");
+    if let Some(interval) = &config.dbs[0].checkpoint_interval {
+        assert!(
+            go_duration(interval) > Duration::ZERO,
+            "checkpoint-interval {interval:?} is a Go duration Litestream accepts"
+        );
+    }
 
     let dir = temp_dir();
     let moto = Moto::start(dir.path()).await;
