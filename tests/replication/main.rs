@@ -9,5 +9,6 @@ mod legacy;
 mod migration;
 mod modes;
 mod outage;
+mod schedule;
 mod stop;
 mod supervision;
