@@ -6,17 +6,25 @@ use serde_json::json;
 
 use crate::support::{Browser, TestApp};
 
-/// The plain-text page the server answers a form POST with: the paste's URL.
-async fn answered_url(browser: &Browser) -> String {
-    let body = browser
-        .client
-        .find(Locator::Css("body"))
-        .await
-        .expect("the answer page")
-        .text()
-        .await
-        .expect("its text");
-    body.trim_end().to_string()
+/// The plain-text page the server answers a form POST with: the paste's URL. The form
+/// submission navigates, so until the answer page has replaced the homepage the body may be
+/// the old one or a stale element: poll (bounded) until the page is just a link.
+async fn answered_url(browser: &Browser, origin: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut last = String::new();
+    while std::time::Instant::now() < deadline {
+        if let Ok(body) = browser.client.find(Locator::Css("body")).await {
+            if let Ok(text) = body.text().await {
+                let text = text.trim_end().to_string();
+                if text.starts_with(origin) && !text.contains('\n') {
+                    return text;
+                }
+                last = text;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the form POST's answer page never showed a link; last page text: {last:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,7 +48,7 @@ async fn without_javascript_text_and_files_upload_as_form_posts() {
         .type_into("#upload-textarea", "posted without JS\nsecond line")
         .await;
     browser.click("#upload").await;
-    let url = answered_url(&browser).await;
+    let url = answered_url(&browser, &app.origin).await;
     let id = crate::support::paste_id(&url, &app.origin);
     assert_eq!(
         app.paste_bytes(&id).await,
@@ -60,7 +68,7 @@ async fn without_javascript_text_and_files_upload_as_form_posts() {
         .await
         .expect("choose the file");
     browser.click("#upload-file-button").await;
-    let url = answered_url(&browser).await;
+    let url = answered_url(&browser, &app.origin).await;
     let id = crate::support::paste_id(&url, &app.origin);
     assert_eq!(app.paste_bytes(&id).await, contents);
     browser.close().await;
