@@ -1,6 +1,7 @@
 //! logpaste: a pastebin for log files, backed by one SQLite file that Litestream replicates.
 //! It speaks LogPaste's HTTP API; see CONTRACT in the README.
 
+pub mod allocator;
 pub mod cache;
 pub mod client_addr;
 pub mod config;

@@ -1,5 +1,6 @@
 use std::process::ExitCode;
 
+use logpaste::allocator;
 use logpaste::config::{Config, ConfigError};
 use logpaste::startup::Application;
 use logpaste::telemetry;
@@ -17,7 +18,7 @@ fn main() -> ExitCode {
         }
     };
     telemetry::init();
-    return_large_buffers_to_the_system();
+    allocator::return_large_buffers_to_the_system();
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -45,20 +46,4 @@ fn main() -> ExitCode {
             }
         }
     })
-}
-
-/// Large buffers (uploads, SQLite's copies of them) are memory-mapped by glibc and unmapped
-/// when freed. By default glibc raises its mmap threshold after the first large free, up
-/// to 32 MiB, so later multi-MiB buffers come from the per-thread heaps instead and stay
-/// resident there: eight 2 MiB uploads at once peaked at ~95 MiB and left ~60 MiB behind.
-/// Setting the threshold turns that adjustment off. 128 KiB is glibc's initial value.
-fn return_large_buffers_to_the_system() {
-    #[cfg(target_env = "gnu")]
-    {
-        const MMAP_THRESHOLD_BYTES: libc::c_int = 128 * 1024;
-        // SAFETY: mallopt only sets an allocator parameter; it runs before any other thread.
-        if unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) } != 1 {
-            tracing::warn!("mallopt(M_MMAP_THRESHOLD) failed; large buffers may stay resident");
-        }
-    }
 }
