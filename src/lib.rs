@@ -1,11 +1,13 @@
 //! logpaste: a pastebin for log files, backed by one SQLite file that Litestream replicates.
 //! It speaks LogPaste's HTTP API; see CONTRACT in the README.
 
+pub mod allocator;
 pub mod cache;
 pub mod client_addr;
 pub mod config;
 pub mod error;
 pub mod id;
+pub mod paste_bytes;
 pub mod rate_limit;
 pub mod routes;
 pub mod startup;

@@ -1,5 +1,6 @@
 use std::process::ExitCode;
 
+use logpaste::allocator;
 use logpaste::config::{Config, ConfigError};
 use logpaste::startup::Application;
 use logpaste::telemetry;
@@ -17,6 +18,7 @@ fn main() -> ExitCode {
         }
     };
     telemetry::init();
+    allocator::return_large_buffers_to_the_system();
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

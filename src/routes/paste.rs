@@ -35,10 +35,14 @@ pub async fn put_paste(
 ) -> Result<HttpResponse, PasteError> {
     check_rate_limit(&req, &state)?;
     let limit = state.max_paste_bytes;
-    if declared_length(&req).is_some_and(|length| length > limit as u64) {
+    let declared = declared_length(&req);
+    if declared.is_some_and(|length| length > limit as u64) {
         return Err(too_large(limit));
     }
-    let body = with_deadline(read_limited(payload, limit)).await??;
+    // Room for the declared length up front: no doubling and copying while reading.
+    // Within the limit, and only reserved: pages a short body never fills cost nothing.
+    let expected = declared.map_or(0, |length| length as usize);
+    let body = with_deadline(read_limited(payload, limit, expected)).await??;
     let id = store_paste(&state, body).await?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
@@ -182,13 +186,17 @@ async fn with_deadline<T>(work: impl std::future::Future<Output = T>) -> Result<
 }
 
 /// Reads a stream of chunks into memory, refusing as soon as it would pass `limit` bytes:
-/// an oversize body is never held in memory.
-async fn read_limited<S, E>(mut stream: S, limit: usize) -> Result<Bytes, PasteError>
+/// an oversize body is never held in memory. `expected`: the length announced, if any.
+async fn read_limited<S, E>(
+    mut stream: S,
+    limit: usize,
+    expected: usize,
+) -> Result<Bytes, PasteError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let mut body = BytesMut::new();
+    let mut body = BytesMut::with_capacity(expected.min(limit));
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| PasteError::BodyRead(e.to_string()))?;
         if body.len() + chunk.len() > limit {
@@ -212,13 +220,19 @@ async fn first_form_value(mut form: Multipart, limit: usize) -> Result<Bytes, Pa
             .content_disposition()
             .is_some_and(|cd| cd.get_filename().is_some());
         if !is_file {
-            let text = read_limited(&mut field, limit).await.map_err(form_error)?;
+            let text = read_limited(&mut field, limit, 0)
+                .await
+                .map_err(form_error)?;
             if !is_blank(&text) {
                 return Ok(text);
             }
             saw_blank_text = true;
         } else if first_file.is_none() {
-            first_file = Some(read_limited(&mut field, limit).await.map_err(form_error)?);
+            first_file = Some(
+                read_limited(&mut field, limit, 0)
+                    .await
+                    .map_err(form_error)?,
+            );
         } else {
             // Later files are read through and dropped, never held.
             while let Some(chunk) = field.next().await {

@@ -70,6 +70,51 @@ async fn odd_bytes_round_trip_exactly() {
 }
 
 #[tokio::test]
+async fn large_pastes_uploaded_at_once_all_come_back_byte_for_byte() {
+    let app = spawn_app().await;
+    // Eight pastes of up to the default 2 MiB limit, uploaded together (the writer commits
+    // them in one batch, each in a statement of its own), with invalid UTF-8 and NUL bytes
+    // throughout; read back whole over HTTP, also with a HEAD for the length.
+    let pastes: Vec<Vec<u8>> = (0..8usize)
+        .map(|n| {
+            let len = 2 * MIB - n * 40_000 - 3;
+            (0..len)
+                .map(|i| match i % 1000 {
+                    0 => 0x00,
+                    1 => 0xff,
+                    _ => b'a' + ((i + n) % 26) as u8,
+                })
+                .collect()
+        })
+        .collect();
+    let ids = futures_util::future::join_all(pastes.iter().map(|p| app.put_ok(p.clone()))).await;
+    for (id, paste) in ids.iter().zip(&pastes) {
+        let response = app.get(&format!("/{id}")).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()["content-length"],
+            paste.len().to_string().as_str()
+        );
+        let back = response.bytes().await.unwrap();
+        assert_eq!(back.len(), paste.len());
+        assert!(
+            back.as_ref() == paste.as_slice(),
+            "paste {id} came back changed"
+        );
+        let head = app
+            .client
+            .head(format!("{}/{id}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            head.headers()["content-length"],
+            paste.len().to_string().as_str()
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_paste_of_exactly_the_limit_is_accepted_and_one_byte_more_is_413() {
     let app = spawn_app_with(AppOptions::args(&["-maxsize", "1"])).await;
     let exact: Vec<u8> = (0..MIB).map(|i| b'a' + (i % 26) as u8).collect();
