@@ -97,6 +97,7 @@ impl Application {
                             Err(err) => err.as_response_error().status_code().as_u16(),
                         };
                         tracing::info!(
+                            target: "logpaste::request",
                             %method,
                             path,
                             status,

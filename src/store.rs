@@ -38,6 +38,12 @@ const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 /// commits. Only a flood of uploads with no pause gets there; the wait stalls uploads for
 /// tens of milliseconds, so it should be rare.
 const WAL_LIMIT_PAGES: i64 = 64 * 1024;
+/// Longest wait between two tries for a lock another process holds (Litestream, while it
+/// checkpoints). SQLite's own busy handler sleeps up to 100 ms a try, and so goes on sleeping
+/// long after the lock is free; waking this often wastes little and wastes no time.
+const BUSY_RETRY_MAX_SLEEP: Duration = Duration::from_millis(1);
+/// Tries before a locked database is an error: about 5 s of waiting (see `retry_when_busy`).
+const BUSY_RETRY_ATTEMPTS: i32 = 5_000;
 /// Most rows in one INSERT statement (a power of two).
 const ROWS_PER_STATEMENT: usize = 64;
 /// Most paste bytes in one INSERT statement; a larger paste goes in a statement of its own.
@@ -144,6 +150,9 @@ impl Store {
             .create_if_missing(true)
             .pragma("wal_autocheckpoint", "0")
             .connect()
+            .await
+            .map_err(open_error)?;
+        retry_soon_when_busy(&mut writer)
             .await
             .map_err(open_error)?;
         sqlx::migrate!("./migrations")
@@ -490,6 +499,39 @@ async fn run_checkpointer(
     if let Err(err) = conn.close().await {
         tracing::warn!(error = %err, "closing the checkpointer connection failed");
     }
+}
+
+/// Replaces SQLite's busy handler on `conn` with `retry_when_busy`. Litestream takes the
+/// write lock for every checkpoint it makes, for up to hundreds of milliseconds under a
+/// flood of uploads; the writer should start again as soon as the lock is free.
+async fn retry_soon_when_busy(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    let mut handle = conn.lock_handle().await?;
+    let db = handle.as_raw_handle().as_ptr();
+    // SAFETY: `db` is the open connection `handle` gives exclusive use of while it lives;
+    // the handler is a plain function that keeps no state.
+    let code = unsafe {
+        rusqlite::ffi::sqlite3_busy_handler(db, Some(retry_when_busy), std::ptr::null_mut())
+    };
+    if code != rusqlite::ffi::SQLITE_OK {
+        return Err(sqlx::Error::Protocol(format!(
+            "cannot set the busy handler (SQLite code {code})"
+        )));
+    }
+    Ok(())
+}
+
+/// SQLite's busy handler: sleeps 50 µs, then twice as long each try up to
+/// `BUSY_RETRY_MAX_SLEEP`, and gives up (SQLITE_BUSY) after `BUSY_RETRY_ATTEMPTS` tries.
+extern "C" fn retry_when_busy(
+    _: *mut std::ffi::c_void,
+    attempts: std::ffi::c_int,
+) -> std::ffi::c_int {
+    if attempts >= BUSY_RETRY_ATTEMPTS {
+        return 0;
+    }
+    let sleep = Duration::from_micros(50 << attempts.clamp(0, 5)).min(BUSY_RETRY_MAX_SLEEP);
+    std::thread::sleep(sleep);
+    1
 }
 
 /// Runs a checkpoint; returns the pages in the WAL.

@@ -46,6 +46,7 @@ struct DbYml {
     #[allow(dead_code)] // only its presence matters
     path: String,
     checkpoint_interval: Option<String>,
+    monitor_interval: Option<String>,
     #[allow(dead_code)]
     replica: serde_yaml::Value,
 }
@@ -236,6 +237,89 @@ async fn litestream_applies_the_schedule_keeping_the_sync_interval_and_a_day_of_
          right after a snapshot; at least {MIN_HISTORY:?} is promised",
         config.snapshot.interval,
         config.snapshot.retention
+    );
+    drop(litestream);
+}
+
+/// How often Litestream looks at the WAL. It writes new changes into a local L0 file at
+/// each look and uploads the files every sync interval, so a change can wait for both:
+/// up to the monitor interval plus the sync interval before it is in the bucket.
+/// Litestream's default, 1 s, makes that up to 2 s with DB_SYNC_INTERVAL=1s.
+const MAX_MONITOR_INTERVAL: Duration = Duration::from_millis(500);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn litestream_looks_at_the_wal_every_monitor_interval() {
+    let config = image_config();
+    let monitor = config.dbs[0]
+        .monitor_interval
+        .as_deref()
+        .map(go_duration)
+        .expect("litestream.yml sets monitor-interval (Litestream's default is 1 s)");
+    assert!(
+        monitor <= MAX_MONITOR_INTERVAL,
+        "monitor-interval {monitor:?}: a change would wait up to that plus the sync interval \
+         before it is uploaded; at most {MAX_MONITOR_INTERVAL:?}"
+    );
+
+    // Litestream logs, at debug level, one "verify" line each time it looks at the WAL.
+    // Counted over a few seconds on an idle database, that is its real interval, whatever
+    // the file says: a key Litestream does not know would leave its 1 s default.
+    let dir = temp_dir();
+    let db = dir.path().join("store.db");
+    let created = Command::new(system_tool("sqlite3"))
+        .arg(&db)
+        .arg("PRAGMA journal_mode=wal; CREATE TABLE entries (id TEXT PRIMARY KEY);")
+        .output()
+        .expect("run sqlite3");
+    assert!(created.status.success(), "sqlite3 creates a database");
+    let debug_config = dir.path().join("litestream.yml");
+    let image_text = fs::read_to_string(repo_path("litestream.yml")).expect("read litestream.yml");
+    fs::write(
+        &debug_config,
+        format!("logging:\n  level: debug\n{image_text}"),
+    )
+    .expect("write the debug config");
+    let moto = Moto::start(dir.path()).await;
+    moto.create_bucket(BUCKET).await;
+    let mut command = Command::new(litestream_bin());
+    command
+        .args(["replicate", "-config"])
+        .arg(&debug_config)
+        .env_remove("AWS_CA_BUNDLE")
+        .env("DB_PATH", &db)
+        .env("DB_REPLICA_URL", moto.replica_url(BUCKET, PATH))
+        .env("DB_SYNC_INTERVAL", "1s")
+        .env("LITESTREAM_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("LITESTREAM_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("LITESTREAM_REGION", "")
+        .env("LITESTREAM_ENDPOINT", "");
+    let mut litestream = ProcessGroup::spawn(command, "litestream", &dir.path().join("ls.log"));
+    let looks = |log: &str| log.matches("msg=verify ").count();
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while looks(&litestream.log_text()) == 0 {
+        if let Some(status) = litestream.exited() {
+            panic!("litestream exited ({status}):\n{}", litestream.log_text());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "litestream never looked at the WAL:\n{}",
+            litestream.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let window = Duration::from_secs(4);
+    let (started, before) = (Instant::now(), looks(&litestream.log_text()));
+    tokio::time::sleep(window).await;
+    let counted = looks(&litestream.log_text()) - before;
+    let elapsed = started.elapsed();
+    // At the 1 s default there would be about 4; allow a late tick or two.
+    let expected = elapsed.as_secs_f64() / monitor.as_secs_f64();
+    assert!(
+        counted as f64 >= expected * 0.6 && counted as f64 > elapsed.as_secs_f64() * 1.5,
+        "Litestream looked at the WAL {counted} times in {elapsed:?}: not every {monitor:?} \
+         (expected about {expected:.0})\n{}",
+        litestream.log_text()
     );
     drop(litestream);
 }
