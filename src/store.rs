@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sqlx::sqlite::{
@@ -34,10 +34,21 @@ const QUEUE_DEPTH: usize = 1024;
 const CHECKPOINT_BYTES: usize = 2 * 1024 * 1024;
 /// Longest time between two checkpoints (without Litestream).
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
-/// WAL size (pages of 4 KiB: 256 MiB) past which the checkpointer waits for a gap between
-/// commits. Only a flood of uploads with no pause gets there; the wait stalls uploads for
-/// tens of milliseconds, so it should be rare.
-const WAL_LIMIT_PAGES: i64 = 64 * 1024;
+/// WAL size (pages of 4 KiB: 1 GiB) past which the checkpointer waits for a gap between
+/// commits and starts the WAL over (RESTART), stalling uploads for tens to hundreds of
+/// milliseconds. Only a flood with no pause gets there: about 7 s of the fastest flood
+/// measured (BENCHMARKS.md), whose WAL is otherwise copied back in the background.
+const WAL_LIMIT_PAGES: i64 = 256 * 1024;
+/// A WAL file larger than this (left by a flood: SQLite reuses the file rather than
+/// shrinking it) is cut back once nothing has been written for `WAL_TRIM_AFTER_IDLE`.
+/// Cutting it while uploads go on would stall them behind the truncation and make the next
+/// flood allocate the file again.
+const WAL_FILE_KEPT_BYTES: u64 = 64 * 1024 * 1024;
+const WAL_TRIM_AFTER_IDLE: Duration = Duration::from_secs(30);
+/// Silence after which the writer copies the last pages of the WAL itself, so the next
+/// commit starts the WAL over. It takes two fsyncs, 10-50 ms while a flood keeps the disk
+/// busy: doing it only when nobody has uploaded for this long keeps it out of their way.
+const CATCH_UP_AFTER_IDLE: Duration = Duration::from_millis(5);
 /// Longest wait between two tries for a lock another process holds (Litestream, while it
 /// checkpoints). SQLite's own busy handler sleeps up to 100 ms a try, and so goes on sleeping
 /// long after the lock is free; waking this often wastes little and wastes no time.
@@ -169,7 +180,8 @@ impl Store {
             let conn = base.clone().connect().await.map_err(open_error)?;
             let (wake, woken) = mpsc::channel(1);
             let pass_done = Arc::new(AtomicBool::new(false));
-            let task = tokio::spawn(run_checkpointer(conn, woken, pass_done.clone()));
+            let wal_path = PathBuf::from(format!("{}-wal", path.display()));
+            let task = tokio::spawn(run_checkpointer(conn, woken, pass_done.clone(), wal_path));
             Some((Checkpointer { wake, pass_done }, task))
         };
         let (checkpointer, checkpointer_task) = checkpointer.unzip();
@@ -400,8 +412,26 @@ async fn run_writer(
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut committed_since_checkpoint = 0;
-    // recv_many waits for one message, then takes every other one already waiting.
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    loop {
+        // recv_many waits for one message, then takes every other one already waiting.
+        let catch_up_due = checkpointer
+            .as_ref()
+            .is_some_and(|c| c.pass_done.load(Ordering::Relaxed));
+        let received = if catch_up_due {
+            let next = queue.recv_many(&mut batch, MAX_BATCH);
+            match tokio::time::timeout(CATCH_UP_AFTER_IDLE, next).await {
+                Ok(received) => received,
+                Err(_silence) => {
+                    catch_up(&mut conn, checkpointer.as_ref()).await;
+                    continue;
+                }
+            }
+        } else {
+            queue.recv_many(&mut batch, MAX_BATCH).await
+        };
+        if received == 0 {
+            break; // every Store is gone and the queue is empty
+        }
         let mut uploads = Vec::with_capacity(batch.len());
         let mut pings = Vec::new();
         for message in batch.drain(..) {
@@ -446,19 +476,22 @@ async fn run_writer(
                 }
             }
         }
-        // Commits made while the checkpointer copied keep the WAL from starting over. When
-        // no upload is waiting, copy those few pages here, between two commits: the next
-        // commit then starts the WAL over, and steady uploads keep it small.
-        if let Some(checkpointer) = &checkpointer {
-            if queue.is_empty() && checkpointer.pass_done.swap(false, Ordering::Relaxed) {
-                if let Err(err) = checkpoint(&mut conn, "PASSIVE").await {
-                    tracing::warn!(error = %err, "checkpoint between commits failed");
-                }
-            }
-        }
     }
     if let Err(err) = conn.close().await {
         tracing::warn!(error = %err, "closing the writer connection failed");
+    }
+}
+
+/// Commits made while the checkpointer copied keep the WAL from starting over: the writer
+/// copies those last pages itself, between two commits, once uploads have paused for
+/// `CATCH_UP_AFTER_IDLE`; the next commit then starts the WAL over. A flood that never
+/// pauses only grows the WAL (copied back in the background) up to `WAL_LIMIT_PAGES`.
+async fn catch_up(conn: &mut SqliteConnection, checkpointer: Option<&Checkpointer>) {
+    if let Some(checkpointer) = checkpointer {
+        checkpointer.pass_done.store(false, Ordering::Relaxed);
+    }
+    if let Err(err) = checkpoint(conn, "PASSIVE").await {
+        tracing::warn!(error = %err, "checkpoint between commits failed");
     }
 }
 
@@ -472,11 +505,23 @@ async fn run_checkpointer(
     mut conn: SqliteConnection,
     mut woken: mpsc::Receiver<()>,
     pass_done: Arc<AtomicBool>,
+    wal_path: PathBuf,
 ) {
     let mut previous_wal_pages = 0;
+    let mut last_write_seen = Instant::now();
     loop {
-        if let Ok(None) = tokio::time::timeout(CHECKPOINT_INTERVAL, woken.recv()).await {
-            break; // the writer has stopped
+        match tokio::time::timeout(CHECKPOINT_INTERVAL, woken.recv()).await {
+            Ok(None) => break, // the writer has stopped
+            Ok(Some(())) => last_write_seen = Instant::now(),
+            Err(_interval) => {}
+        }
+        if last_write_seen.elapsed() >= WAL_TRIM_AFTER_IDLE
+            && std::fs::metadata(&wal_path).is_ok_and(|m| m.len() > WAL_FILE_KEPT_BYTES)
+        {
+            // Quiet for a while after a flood: give the WAL file's space back.
+            if let Err(err) = checkpoint(&mut conn, "TRUNCATE").await {
+                tracing::warn!(error = %err, "checkpoint (truncate) failed");
+            }
         }
         match checkpoint(&mut conn, "PASSIVE").await {
             // Commits that never pause keep a PASSIVE checkpoint from ever resetting the
@@ -491,7 +536,12 @@ async fn run_checkpointer(
                     }
                 };
             }
-            Ok(wal_pages) => previous_wal_pages = wal_pages,
+            Ok(wal_pages) => {
+                if wal_pages != previous_wal_pages {
+                    last_write_seen = Instant::now();
+                }
+                previous_wal_pages = wal_pages;
+            }
             Err(err) => tracing::warn!(error = %err, "checkpoint failed"),
         }
         pass_done.store(true, Ordering::Relaxed);

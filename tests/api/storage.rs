@@ -179,3 +179,46 @@ async fn healthz_answers_200_while_the_database_answers_and_503_when_it_does_not
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn a_flood_grows_the_wal_and_a_quiet_spell_gives_its_space_back() {
+    // Uploads that never pause are not held up by checkpoints: the WAL absorbs them (it is
+    // copied back into the database file in the background) and grows. Once nothing has
+    // been written for a while, the file is cut back. This takes about 40 s.
+    let app = spawn_app().await;
+    let paste = vec![b'f'; 1024 * 1024];
+    let streams = 16;
+    let per_stream = 10; // 160 MiB in all, well past the 64 MiB kept afterwards
+    let ids: Vec<String> = futures_util::future::join_all((0..streams).map(|_| async {
+        let mut ids = Vec::new();
+        for _ in 0..per_stream {
+            ids.push(app.put_ok(paste.clone()).await);
+        }
+        ids
+    }))
+    .await
+    .into_iter()
+    .flatten()
+    .collect();
+    let after_flood = wal_size(&app.db_path);
+    assert!(
+        after_flood > 64 * 1024 * 1024,
+        "160 MiB uploaded without a pause left a WAL file of {after_flood} bytes: \
+         was the flood held up to start the WAL over?"
+    );
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while wal_size(&app.db_path) > 64 * 1024 * 1024 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the WAL file is still {} bytes a minute after the last upload",
+            wal_size(&app.db_path)
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    for id in [&ids[0], &ids[ids.len() / 2], &ids[ids.len() - 1]] {
+        let response = app.get(&format!("/{id}")).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.bytes().await.unwrap().len(), paste.len());
+    }
+}
