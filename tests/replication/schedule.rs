@@ -47,8 +47,6 @@ struct DbYml {
     path: String,
     checkpoint_interval: Option<String>,
     monitor_interval: Option<String>,
-    #[allow(dead_code)] // Litestream checks it; the bench measures what it does
-    min_checkpoint_page_count: Option<u64>,
     #[allow(dead_code)]
     replica: serde_yaml::Value,
 }
