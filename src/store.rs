@@ -416,18 +416,19 @@ async fn run_writer(
         // recv_many waits for one message, then takes every other one already waiting.
         let catch_up_due = checkpointer
             .as_ref()
-            .is_some_and(|c| c.pass_done.load(Ordering::Relaxed));
-        let received = if catch_up_due {
-            let next = queue.recv_many(&mut batch, MAX_BATCH);
-            match tokio::time::timeout(CATCH_UP_AFTER_IDLE, next).await {
-                Ok(received) => received,
-                Err(_silence) => {
-                    catch_up(&mut conn, checkpointer.as_ref()).await;
-                    continue;
+            .filter(|c| c.pass_done.load(Ordering::Relaxed));
+        let received = match catch_up_due {
+            Some(checkpointer) => {
+                let next = queue.recv_many(&mut batch, MAX_BATCH);
+                match tokio::time::timeout(CATCH_UP_AFTER_IDLE, next).await {
+                    Ok(received) => received,
+                    Err(_silence) => {
+                        catch_up(&mut conn, checkpointer).await;
+                        continue;
+                    }
                 }
             }
-        } else {
-            queue.recv_many(&mut batch, MAX_BATCH).await
+            None => queue.recv_many(&mut batch, MAX_BATCH).await,
         };
         if received == 0 {
             break; // every Store is gone and the queue is empty
@@ -486,10 +487,8 @@ async fn run_writer(
 /// copies those last pages itself, between two commits, once uploads have paused for
 /// `CATCH_UP_AFTER_IDLE`; the next commit then starts the WAL over. A flood that never
 /// pauses only grows the WAL (copied back in the background) up to `WAL_LIMIT_PAGES`.
-async fn catch_up(conn: &mut SqliteConnection, checkpointer: Option<&Checkpointer>) {
-    if let Some(checkpointer) = checkpointer {
-        checkpointer.pass_done.store(false, Ordering::Relaxed);
-    }
+async fn catch_up(conn: &mut SqliteConnection, checkpointer: &Checkpointer) {
+    checkpointer.pass_done.store(false, Ordering::Relaxed);
     if let Err(err) = checkpoint(conn, "PASSIVE").await {
         tracing::warn!(error = %err, "checkpoint between commits failed");
     }
@@ -510,10 +509,8 @@ async fn run_checkpointer(
     let mut previous_wal_pages = 0;
     let mut last_write_seen = Instant::now();
     loop {
-        match tokio::time::timeout(CHECKPOINT_INTERVAL, woken.recv()).await {
-            Ok(None) => break, // the writer has stopped
-            Ok(Some(())) => last_write_seen = Instant::now(),
-            Err(_interval) => {}
+        if let Ok(None) = tokio::time::timeout(CHECKPOINT_INTERVAL, woken.recv()).await {
+            break; // the writer has stopped
         }
         if last_write_seen.elapsed() >= WAL_TRIM_AFTER_IDLE
             && std::fs::metadata(&wal_path).is_ok_and(|m| m.len() > WAL_FILE_KEPT_BYTES)
@@ -524,23 +521,25 @@ async fn run_checkpointer(
             }
         }
         match checkpoint(&mut conn, "PASSIVE").await {
-            // Commits that never pause keep a PASSIVE checkpoint from ever resetting the
-            // WAL; past the limit, and if it grew since the last time (no pause yet),
-            // wait for a gap between commits (RESTART).
-            Ok(wal_pages) if wal_pages > WAL_LIMIT_PAGES && wal_pages != previous_wal_pages => {
-                previous_wal_pages = match checkpoint(&mut conn, "RESTART").await {
-                    Ok(after_restart) => after_restart,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "checkpoint (restart) failed");
-                        wal_pages
-                    }
-                };
-            }
             Ok(wal_pages) => {
-                if wal_pages != previous_wal_pages {
+                // The WAL changed since the last pass: something was written.
+                let grew = wal_pages != previous_wal_pages;
+                if grew {
                     last_write_seen = Instant::now();
                 }
-                previous_wal_pages = wal_pages;
+                // Commits that never pause keep a PASSIVE checkpoint from ever resetting
+                // the WAL; past the limit, and if it grew since the last time (no pause
+                // yet), wait for a gap between commits (RESTART).
+                previous_wal_pages = if grew && wal_pages > WAL_LIMIT_PAGES {
+                    checkpoint(&mut conn, "RESTART")
+                        .await
+                        .unwrap_or_else(|err| {
+                            tracing::warn!(error = %err, "checkpoint (restart) failed");
+                            wal_pages
+                        })
+                } else {
+                    wal_pages
+                };
             }
             Err(err) => tracing::warn!(error = %err, "checkpoint failed"),
         }
@@ -712,6 +711,21 @@ fn creation_time() -> String {
 mod tests {
     use super::*;
 
+    async fn open_store(folder: &tempfile::TempDir) -> (Store, StoreCloser) {
+        Store::open(&folder.path().join("store.db"), false)
+            .await
+            .unwrap()
+    }
+
+    /// Queues every upload at once, so the writer takes them in as few batches as it can.
+    async fn insert_all_at_once(store: &Store, uploads: &[Bytes]) -> Vec<String> {
+        futures_util::future::join_all(uploads.iter().map(|u| store.insert(u.clone())))
+            .await
+            .into_iter()
+            .collect::<Result<Vec<String>, _>>()
+            .unwrap()
+    }
+
     #[test]
     fn insert_statement_numbers_each_row() {
         assert_eq!(
@@ -740,9 +754,7 @@ mod tests {
     #[tokio::test]
     async fn a_batch_of_large_pastes_commits_every_one_unchanged() {
         let folder = tempfile::tempdir().unwrap();
-        let (store, closer) = Store::open(&folder.path().join("store.db"), false)
-            .await
-            .unwrap();
+        let (store, closer) = open_store(&folder).await;
         // Large ones (read back in slices, not a multiple of the slice size, bytes that
         // are not UTF-8) between small ones, all queued at once.
         let uploads: Vec<Bytes> = (0..9usize)
@@ -760,11 +772,7 @@ mod tests {
                 )
             })
             .collect();
-        let ids = futures_util::future::join_all(uploads.iter().map(|u| store.insert(u.clone())))
-            .await
-            .into_iter()
-            .collect::<Result<Vec<String>, _>>()
-            .unwrap();
+        let ids = insert_all_at_once(&store, &uploads).await;
         for (id, upload) in ids.iter().zip(&uploads) {
             let back = store.fetch(id).await.unwrap().unwrap();
             assert_eq!(back.len(), upload.len());
@@ -781,18 +789,12 @@ mod tests {
     #[tokio::test]
     async fn a_batch_commits_every_upload_with_its_own_id() {
         let folder = tempfile::tempdir().unwrap();
-        let (store, closer) = Store::open(&folder.path().join("store.db"), false)
-            .await
-            .unwrap();
+        let (store, closer) = open_store(&folder).await;
         // More uploads than one statement takes, and not a power of two.
         let uploads: Vec<Bytes> = (0..ROWS_PER_STATEMENT * 2 + 3)
             .map(|n| Bytes::from(format!("paste {n}\n")))
             .collect();
-        let ids = futures_util::future::join_all(uploads.iter().map(|u| store.insert(u.clone())))
-            .await
-            .into_iter()
-            .collect::<Result<Vec<String>, _>>()
-            .unwrap();
+        let ids = insert_all_at_once(&store, &uploads).await;
         assert_eq!(ids.iter().collect::<HashSet<_>>().len(), uploads.len());
         for (id, upload) in ids.iter().zip(&uploads) {
             assert_eq!(

@@ -51,34 +51,34 @@ def parse(data: bytes) -> LtxFile:
     return LtxFile(page_size, min_txid, max_txid, timestamp_ms, pages)
 
 
+def _lz4_length(nibble: int, block: bytes, i: int) -> tuple[int, int]:
+    """A length from a token's nibble: 15 means more follows, one byte at a time, until a
+    byte below 255. Returns the length and the position after it."""
+    length = nibble
+    if nibble == 15:
+        while True:
+            extra = block[i]
+            i += 1
+            length += extra
+            if extra != 255:
+                break
+    return length, i
+
+
 def _lz4_block(block: bytes, out: bytearray) -> None:
     """Appends the decoded LZ4 block to `out` (earlier output may be referenced)."""
     i, end = 0, len(block)
     while i < end:
         token = block[i]
         i += 1
-        literals = token >> 4
-        if literals == 15:
-            while True:
-                extra = block[i]
-                i += 1
-                literals += extra
-                if extra != 255:
-                    break
+        literals, i = _lz4_length(token >> 4, block, i)
         out += block[i : i + literals]
         i += literals
         if i >= end:
             break  # the last sequence has literals only
         offset = block[i] | (block[i + 1] << 8)
         i += 2
-        length = token & 15
-        if length == 15:
-            while True:
-                extra = block[i]
-                i += 1
-                length += extra
-                if extra != 255:
-                    break
+        length, i = _lz4_length(token & 15, block, i)
         length += 4
         start = len(out) - offset
         if start < 0 or offset == 0:

@@ -155,20 +155,10 @@ async fn assets_are_embedded_and_cached_a_week() {
 async fn head_requests_answer_like_get_without_a_body() {
     let app = spawn_app().await;
     let id = app.put_ok("twelve bytes").await;
-    let response = app
-        .client
-        .head(format!("{}/{id}", app.address))
-        .send()
-        .await
-        .unwrap();
+    let response = app.head(&format!("/{id}")).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-length"], "12");
-    let missing = app
-        .client
-        .head(format!("{}/AAAAAAAA", app.address))
-        .send()
-        .await
-        .unwrap();
+    let missing = app.head("/AAAAAAAA").await;
     assert_eq!(missing.status(), 404);
 }
 

@@ -101,12 +101,7 @@ async fn large_pastes_uploaded_at_once_all_come_back_byte_for_byte() {
             back.as_ref() == paste.as_slice(),
             "paste {id} came back changed"
         );
-        let head = app
-            .client
-            .head(format!("{}/{id}", app.address))
-            .send()
-            .await
-            .unwrap();
+        let head = app.head(&format!("/{id}")).await;
         assert_eq!(
             head.headers()["content-length"],
             paste.len().to_string().as_str()

@@ -132,6 +132,14 @@ impl TestApp {
             .to_vec()
     }
 
+    pub async fn head(&self, path: &str) -> reqwest::Response {
+        self.client
+            .head(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("HEAD sent")
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path}", self.address))

@@ -64,6 +64,24 @@ struct Snapshot {
     retention: String,
 }
 
+/// `litestream replicate` with `config`, its variables set as the container sets them for
+/// a replica of `db` on moto.
+fn replicate(config: &std::path::Path, db: &std::path::Path, moto: &Moto, sync: &str) -> Command {
+    let mut command = Command::new(litestream_bin());
+    command
+        .args(["replicate", "-config"])
+        .arg(config)
+        .env_remove("AWS_CA_BUNDLE")
+        .env("DB_PATH", db)
+        .env("DB_REPLICA_URL", moto.replica_url(BUCKET, PATH))
+        .env("DB_SYNC_INTERVAL", sync)
+        .env("LITESTREAM_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("LITESTREAM_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("LITESTREAM_REGION", "")
+        .env("LITESTREAM_ENDPOINT", "");
+    command
+}
+
 fn image_config() -> LitestreamYml {
     let text = fs::read_to_string(repo_path("litestream.yml")).expect("read litestream.yml");
     serde_yaml::from_str(&text).unwrap_or_else(|err| {
@@ -141,18 +159,12 @@ async fn litestream_applies_the_schedule_keeping_the_sync_interval_and_a_day_of_
     let moto = Moto::start(dir.path()).await;
     moto.create_bucket(BUCKET).await;
     let sync_interval = "1s";
-    let mut command = Command::new(litestream_bin());
-    command
-        .args(["replicate", "-config"])
-        .arg(repo_path("litestream.yml"))
-        .env_remove("AWS_CA_BUNDLE")
-        .env("DB_PATH", dir.path().join("store.db"))
-        .env("DB_REPLICA_URL", moto.replica_url(BUCKET, PATH))
-        .env("DB_SYNC_INTERVAL", sync_interval)
-        .env("LITESTREAM_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("LITESTREAM_SECRET_ACCESS_KEY", SECRET_KEY)
-        .env("LITESTREAM_REGION", "")
-        .env("LITESTREAM_ENDPOINT", "");
+    let command = replicate(
+        &repo_path("litestream.yml"),
+        &dir.path().join("store.db"),
+        &moto,
+        sync_interval,
+    );
     let mut litestream = ProcessGroup::spawn(command, "litestream", &dir.path().join("ls.log"));
 
     // Litestream logs what it applied as it starts: one line per compaction monitor
@@ -281,18 +293,7 @@ async fn litestream_looks_at_the_wal_every_monitor_interval() {
     .expect("write the debug config");
     let moto = Moto::start(dir.path()).await;
     moto.create_bucket(BUCKET).await;
-    let mut command = Command::new(litestream_bin());
-    command
-        .args(["replicate", "-config"])
-        .arg(&debug_config)
-        .env_remove("AWS_CA_BUNDLE")
-        .env("DB_PATH", &db)
-        .env("DB_REPLICA_URL", moto.replica_url(BUCKET, PATH))
-        .env("DB_SYNC_INTERVAL", "1s")
-        .env("LITESTREAM_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("LITESTREAM_SECRET_ACCESS_KEY", SECRET_KEY)
-        .env("LITESTREAM_REGION", "")
-        .env("LITESTREAM_ENDPOINT", "");
+    let command = replicate(&debug_config, &db, &moto, "1s");
     let mut litestream = ProcessGroup::spawn(command, "litestream", &dir.path().join("ls.log"));
     let looks = |log: &str| log.matches("msg=verify ").count();
 
