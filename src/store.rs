@@ -24,6 +24,7 @@ use crate::allocator;
 use crate::cache::PasteCache;
 use crate::id;
 use crate::paste_bytes::PasteBytes;
+use crate::wal_writeback::WalWriteback;
 
 /// Most uploads committed in one transaction.
 const MAX_BATCH: usize = 256;
@@ -129,6 +130,7 @@ pub struct Store {
 pub struct StoreCloser {
     readers: SqlitePool,
     writer_task: JoinHandle<()>,
+    writeback_task: JoinHandle<()>,
     checkpointer_task: Option<JoinHandle<()>>,
 }
 
@@ -195,7 +197,8 @@ impl Store {
             .map_err(open_error)?;
 
         let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
-        let writer_task = tokio::spawn(run_writer(writer, receiver, checkpointer));
+        let (writeback, writeback_task) = WalWriteback::start(path);
+        let writer_task = tokio::spawn(run_writer(writer, receiver, checkpointer, writeback));
         Ok((
             Store {
                 readers: readers.clone(),
@@ -206,6 +209,7 @@ impl Store {
             StoreCloser {
                 readers,
                 writer_task,
+                writeback_task,
                 checkpointer_task,
             },
         ))
@@ -258,6 +262,10 @@ impl StoreCloser {
     pub async fn close(self) {
         if let Err(err) = self.writer_task.await {
             tracing::error!(error = %err, "database writer task failed");
+        }
+        // The writer has dropped its WalWriteback: the writeback task ends.
+        if let Err(err) = self.writeback_task.await {
+            tracing::error!(error = %err, "WAL writeback task failed");
         }
         // The writer has dropped its end of the wake-up channel: the checkpointer ends.
         if let Some(task) = self.checkpointer_task {
@@ -409,6 +417,7 @@ async fn run_writer(
     mut conn: SqliteConnection,
     mut queue: mpsc::Receiver<WriterMessage>,
     checkpointer: Option<Checkpointer>,
+    mut writeback: WalWriteback,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut committed_since_checkpoint = 0;
@@ -447,7 +456,9 @@ async fn run_writer(
             commit_batch(&mut conn, &uploads).await
         };
         if outcome.is_ok() {
-            committed_since_checkpoint += uploads.iter().map(|(c, _)| c.len()).sum::<usize>();
+            let committed = uploads.iter().map(|(c, _)| c.len()).sum::<usize>();
+            writeback.committed(committed);
+            committed_since_checkpoint += committed;
             if committed_since_checkpoint >= CHECKPOINT_BYTES {
                 if let Some(checkpointer) = &checkpointer {
                     // Full: a checkpoint is already due, which will take these pages too.
@@ -801,6 +812,31 @@ mod tests {
                 store.fetch(id).await.unwrap().unwrap().to_vec(),
                 upload.as_ref()
             );
+        }
+        drop(store);
+        closer.close().await;
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn committed_pages_are_handed_to_the_disk_before_any_checkpoint() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("store.db");
+        // As with Litestream: the app itself never checkpoints, so nothing fsyncs the WAL.
+        let (store, closer) = Store::open(&path, true).await.unwrap();
+        let paste = Bytes::from(vec![b'd'; crate::wal_writeback::WRITEBACK_EVERY_BYTES]);
+        for _ in 0..4 {
+            store.insert(paste.clone()).await.unwrap();
+        }
+        // The kernel alone would keep these pages dirty for 30 s (vm.dirty_expire_centisecs).
+        let wal = folder.path().join("store.db-wal");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while crate::wal_writeback::dirty_pages(&wal) > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the WAL's pages are still dirty after 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         drop(store);
         closer.close().await;

@@ -1,0 +1,153 @@
+//! Starts the kernel writing the WAL to disk as it grows, without waiting for it.
+//!
+//! Commits run with `synchronous=NORMAL`, so nothing syncs the WAL until the next
+//! checkpoint, which first fsyncs every WAL page written since the one before. With
+//! Litestream that checkpoint runs while Litestream holds SQLite's write lock (0.5.17 does so
+//! for its PASSIVE checkpoints too), and every upload waits for it: under a flood of uploads
+//! that fsync was about half of each 250–300 ms stall (BENCHMARKS.md). Written back as it
+//! grows, the WAL is mostly on disk by then. Without Litestream our own checkpointer's
+//! fsyncs get shorter the same way.
+
+use std::path::{Path, PathBuf};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Paste bytes committed between two writebacks; the WAL grows by 1 to 6 times as much
+/// (small pastes also rewrite a page of the id index each).
+pub const WRITEBACK_EVERY_BYTES: usize = 1024 * 1024;
+
+/// The writer's handle: counts committed bytes and wakes the writeback task.
+pub struct WalWriteback {
+    wake: mpsc::Sender<()>,
+    committed: usize,
+}
+
+impl WalWriteback {
+    /// Starts the task that writes back the WAL of the database at `db_path`; it ends once
+    /// the returned `WalWriteback` is dropped.
+    pub fn start(db_path: &Path) -> (WalWriteback, JoinHandle<()>) {
+        let wal = PathBuf::from(format!("{}-wal", db_path.display()));
+        let (wake, mut woken) = mpsc::channel(1);
+        // A blocking thread: starting writeback can wait for the disk's request queue.
+        let task = tokio::task::spawn_blocking(move || {
+            while woken.blocking_recv().is_some() {
+                if let Err(err) = start_writeback(&wal) {
+                    tracing::warn!(error = %err, "starting the WAL's writeback failed");
+                }
+            }
+        });
+        let writeback = WalWriteback { wake, committed: 0 };
+        (writeback, task)
+    }
+
+    /// Called by the writer after each commit.
+    pub fn committed(&mut self, bytes: usize) {
+        self.committed += bytes;
+        if self.committed >= WRITEBACK_EVERY_BYTES {
+            self.committed = 0;
+            // Full: a writeback is already due, and it takes every dirty page.
+            let _ = self.wake.try_send(());
+        }
+    }
+}
+
+/// Asks the kernel to start writing every dirty page of `path` to disk, and returns
+/// without waiting for the writes. A missing file (no WAL yet) is not an error.
+pub fn start_writeback(path: &Path) -> std::io::Result<()> {
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(err),
+    };
+    start_file_writeback(&file)
+}
+
+#[cfg(target_os = "linux")]
+fn start_file_writeback(file: &std::fs::File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain system call on a descriptor `file` keeps open; offset 0 and length 0
+    // mean the whole file.
+    let done =
+        unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+    if done == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_file_writeback(_file: &std::fs::File) -> std::io::Result<()> {
+    Ok(()) // no such call: the checkpoint's fsync writes it all
+}
+
+/// Test helper: how many of the file's pages in the page cache are dirty (not yet handed
+/// to the disk), from Linux's `cachestat` (6.5 and later).
+#[cfg(all(test, target_os = "linux"))]
+pub(crate) fn dirty_pages(path: &Path) -> u64 {
+    use std::os::fd::AsRawFd;
+    #[repr(C)]
+    struct Range {
+        offset: u64,
+        length: u64,
+    }
+    #[repr(C)]
+    #[derive(Default)]
+    struct Stat {
+        cached: u64,
+        dirty: u64,
+        writeback: u64,
+        evicted: u64,
+        recently_evicted: u64,
+    }
+    let file = std::fs::File::open(path).unwrap();
+    let range = Range {
+        offset: 0,
+        length: 0, // to the end
+    };
+    // The same number on every architecture; the libc crate lacks it for x86_64.
+    const SYS_CACHESTAT: libc::c_long = 451;
+    let mut stat = Stat::default();
+    // SAFETY: both structs match the kernel's `cachestat_range` and `cachestat`.
+    let done = unsafe {
+        libc::syscall(
+            SYS_CACHESTAT,
+            file.as_raw_fd(),
+            &range as *const Range,
+            &mut stat as *mut Stat,
+            0,
+        )
+    };
+    assert_eq!(
+        done,
+        0,
+        "cachestat failed (the tests need Linux 6.5 or later): {}",
+        std::io::Error::last_os_error()
+    );
+    stat.dirty
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn writeback_hands_every_dirty_page_to_the_disk() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("store.db-wal");
+        let mut file = std::fs::File::create(&path).unwrap();
+        file.write_all(&vec![b'w'; 8 * 1024 * 1024]).unwrap();
+        // Not synced: the kernel would leave these pages dirty for 30 s by default.
+        assert!(dirty_pages(&path) > 0, "the fresh writes are not dirty");
+        start_writeback(&path).unwrap();
+        assert_eq!(dirty_pages(&path), 0);
+    }
+
+    #[test]
+    fn a_missing_wal_is_not_an_error() {
+        let folder = tempfile::tempdir().unwrap();
+        start_writeback(&folder.path().join("store.db-wal")).unwrap();
+    }
+}
