@@ -33,7 +33,10 @@ impl WalWriteback {
         let task = tokio::task::spawn_blocking(move || {
             while woken.blocking_recv().is_some() {
                 if let Err(err) = start_writeback(&wal) {
-                    tracing::warn!(error = %err, "starting the WAL's writeback failed");
+                    // Likely for good (a file system without the call): say it once and
+                    // stop; checkpoints then write the whole WAL themselves, as before.
+                    tracing::warn!(error = %err, "cannot start the WAL's writeback; not trying again");
+                    break;
                 }
             }
         });
