@@ -831,10 +831,15 @@ mod tests {
         // The kernel alone would keep these pages dirty for 30 s (vm.dirty_expire_centisecs).
         let wal = folder.path().join("store.db-wal");
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while crate::wal_writeback::dirty_pages(&wal) > 0 {
+        loop {
+            let dirty = crate::wal_writeback::dirty_pages(&wal);
+            if dirty == 0 {
+                break;
+            }
             assert!(
                 std::time::Instant::now() < deadline,
-                "the WAL's pages are still dirty after 10 s"
+                "{dirty} of the WAL's pages ({} bytes) are still dirty after 10 s",
+                std::fs::metadata(&wal).unwrap().len()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

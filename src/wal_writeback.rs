@@ -56,7 +56,8 @@ impl WalWriteback {
 }
 
 /// Asks the kernel to start writing every dirty page of `path` to disk, and returns
-/// without waiting for the writes. A missing file (no WAL yet) is not an error.
+/// without waiting for those writes (only for earlier ones still in flight). A missing
+/// file (no WAL yet) is not an error.
 pub fn start_writeback(path: &Path) -> std::io::Result<()> {
     let file = match std::fs::File::open(path) {
         Ok(file) => file,
@@ -69,10 +70,13 @@ pub fn start_writeback(path: &Path) -> std::io::Result<()> {
 #[cfg(target_os = "linux")]
 fn start_file_writeback(file: &std::fs::File) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
+    // WAIT_BEFORE first waits for writes still in flight from the last pass: a page being
+    // written then and filled further since (WAL frames straddle pages) would otherwise be
+    // skipped, and stay dirty until the kernel's own flush 30 s later.
+    let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE;
     // SAFETY: a plain system call on a descriptor `file` keeps open; offset 0 and length 0
     // mean the whole file.
-    let done =
-        unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+    let done = unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, flags) };
     if done == 0 {
         Ok(())
     } else {
