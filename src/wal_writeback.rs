@@ -29,7 +29,7 @@ impl WalWriteback {
     pub fn start(db_path: &Path) -> (WalWriteback, JoinHandle<()>) {
         let wal = PathBuf::from(format!("{}-wal", db_path.display()));
         let (wake, mut woken) = mpsc::channel(1);
-        // A blocking thread: starting writeback can wait for the disk's request queue.
+        // A blocking thread: each pass first waits for the last one's writes to finish.
         let task = tokio::task::spawn_blocking(move || {
             while woken.blocking_recv().is_some() {
                 if let Err(err) = start_writeback(&wal) {
