@@ -24,7 +24,7 @@ use crate::allocator;
 use crate::cache::PasteCache;
 use crate::id;
 use crate::paste_bytes::PasteBytes;
-use crate::wal_writeback::WalWriteback;
+use crate::wal_writeback;
 
 /// Most uploads committed in one transaction.
 const MAX_BATCH: usize = 256;
@@ -33,6 +33,9 @@ const QUEUE_DEPTH: usize = 1024;
 /// Committed paste bytes between two checkpoints (without Litestream): about 500 pages,
 /// half SQLite's default, as commits made during a checkpoint add to the WAL before it resets.
 const CHECKPOINT_BYTES: usize = 2 * 1024 * 1024;
+/// Committed paste bytes between two starts of the WAL's writeback (see wal_writeback.rs);
+/// the WAL grows by 1 to 6 times as much (small pastes also rewrite a page of the id index).
+const WRITEBACK_BYTES: usize = 1024 * 1024;
 /// Longest time between two checkpoints (without Litestream).
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 /// WAL size (pages of 4 KiB: 1 GiB) past which the checkpointer waits for a gap between
@@ -176,14 +179,20 @@ impl Store {
                 source,
             })?;
 
+        let wal_path = PathBuf::from(format!("{}-wal", path.display()));
         let checkpointer = if replicated {
             None
         } else {
             let conn = base.clone().connect().await.map_err(open_error)?;
             let (wake, woken) = mpsc::channel(1);
             let pass_done = Arc::new(AtomicBool::new(false));
-            let wal_path = PathBuf::from(format!("{}-wal", path.display()));
-            let task = tokio::spawn(run_checkpointer(conn, woken, pass_done.clone(), wal_path));
+            let task = tokio::spawn(run_checkpointer(
+                conn,
+                woken,
+                pass_done.clone(),
+                wal_path.clone(),
+            ));
+            let wake = WakeEvery::new(wake, CHECKPOINT_BYTES);
             Some((Checkpointer { wake, pass_done }, task))
         };
         let (checkpointer, checkpointer_task) = checkpointer.unzip();
@@ -197,7 +206,8 @@ impl Store {
             .map_err(open_error)?;
 
         let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
-        let (writeback, writeback_task) = WalWriteback::start(path);
+        let (writeback, writeback_task) = wal_writeback::start(wal_path);
+        let writeback = WakeEvery::new(writeback, WRITEBACK_BYTES);
         let writer_task = tokio::spawn(run_writer(writer, receiver, checkpointer, writeback));
         Ok((
             Store {
@@ -263,7 +273,7 @@ impl StoreCloser {
         if let Err(err) = self.writer_task.await {
             tracing::error!(error = %err, "database writer task failed");
         }
-        // The writer has dropped its WalWriteback: the writeback task ends.
+        // The writer has dropped its end of the writeback's wake-up channel: that task ends.
         if let Err(err) = self.writeback_task.await {
             tracing::error!(error = %err, "WAL writeback task failed");
         }
@@ -406,9 +416,35 @@ fn read_in_slices(
     Ok(Some(slices))
 }
 
+/// Wakes a background task each time `every` more bytes of pastes have been committed.
+struct WakeEvery {
+    wake: mpsc::Sender<()>,
+    every: usize,
+    committed: usize,
+}
+
+impl WakeEvery {
+    fn new(wake: mpsc::Sender<()>, every: usize) -> Self {
+        WakeEvery {
+            wake,
+            every,
+            committed: 0,
+        }
+    }
+
+    fn committed(&mut self, bytes: usize) {
+        self.committed += bytes;
+        if self.committed >= self.every {
+            self.committed = 0;
+            // Full: a pass is already due, and it will take these pages too.
+            let _ = self.wake.try_send(());
+        }
+    }
+}
+
 /// The writer's side of the checkpointer (without Litestream).
 struct Checkpointer {
-    wake: mpsc::Sender<()>,
+    wake: WakeEvery,
     /// Set by the checkpointer after each pass: the WAL is copied up to a recent commit.
     pass_done: Arc<AtomicBool>,
 }
@@ -416,11 +452,10 @@ struct Checkpointer {
 async fn run_writer(
     mut conn: SqliteConnection,
     mut queue: mpsc::Receiver<WriterMessage>,
-    checkpointer: Option<Checkpointer>,
-    mut writeback: WalWriteback,
+    mut checkpointer: Option<Checkpointer>,
+    mut writeback: WakeEvery,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut committed_since_checkpoint = 0;
     loop {
         // recv_many waits for one message, then takes every other one already waiting.
         let catch_up_due = checkpointer
@@ -458,13 +493,8 @@ async fn run_writer(
         if outcome.is_ok() {
             let committed = uploads.iter().map(|(c, _)| c.len()).sum::<usize>();
             writeback.committed(committed);
-            committed_since_checkpoint += committed;
-            if committed_since_checkpoint >= CHECKPOINT_BYTES {
-                if let Some(checkpointer) = &checkpointer {
-                    // Full: a checkpoint is already due, which will take these pages too.
-                    let _ = checkpointer.wake.try_send(());
-                }
-                committed_since_checkpoint = 0;
+            if let Some(checkpointer) = &mut checkpointer {
+                checkpointer.wake.committed(committed);
             }
         }
         match outcome {
@@ -824,7 +854,7 @@ mod tests {
         let path = folder.path().join("store.db");
         // As with Litestream: the app itself never checkpoints, so nothing fsyncs the WAL.
         let (store, closer) = Store::open(&path, true).await.unwrap();
-        let paste = Bytes::from(vec![b'd'; crate::wal_writeback::WRITEBACK_EVERY_BYTES]);
+        let paste = Bytes::from(vec![b'd'; WRITEBACK_BYTES]);
         for _ in 0..4 {
             store.insert(paste.clone()).await.unwrap();
         }

@@ -13,46 +13,22 @@ use std::path::{Path, PathBuf};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// Paste bytes committed between two writebacks; the WAL grows by 1 to 6 times as much
-/// (small pastes also rewrite a page of the id index each).
-pub const WRITEBACK_EVERY_BYTES: usize = 1024 * 1024;
-
-/// The writer's handle: counts committed bytes and wakes the writeback task.
-pub struct WalWriteback {
-    wake: mpsc::Sender<()>,
-    committed: usize,
-}
-
-impl WalWriteback {
-    /// Starts the task that writes back the WAL of the database at `db_path`; it ends once
-    /// the returned `WalWriteback` is dropped.
-    pub fn start(db_path: &Path) -> (WalWriteback, JoinHandle<()>) {
-        let wal = PathBuf::from(format!("{}-wal", db_path.display()));
-        let (wake, mut woken) = mpsc::channel(1);
-        // A blocking thread: each pass first waits for the last one's writes to finish.
-        let task = tokio::task::spawn_blocking(move || {
-            while woken.blocking_recv().is_some() {
-                if let Err(err) = start_writeback(&wal) {
-                    // Likely for good (a file system without the call): say it once and
-                    // stop; checkpoints then write the whole WAL themselves, as before.
-                    tracing::warn!(error = %err, "cannot start the WAL's writeback; not trying again");
-                    break;
-                }
+/// Starts the task that writes back the WAL at `wal` each time it is woken (the writer
+/// wakes it as pastes are committed); it ends once the returned sender is dropped.
+pub fn start(wal: PathBuf) -> (mpsc::Sender<()>, JoinHandle<()>) {
+    let (wake, mut woken) = mpsc::channel(1);
+    // A blocking thread: each pass first waits for the last one's writes to finish.
+    let task = tokio::task::spawn_blocking(move || {
+        while woken.blocking_recv().is_some() {
+            if let Err(err) = start_writeback(&wal) {
+                // Likely for good (a file system without the call): say it once and stop;
+                // checkpoints then write the whole WAL themselves, as before.
+                tracing::warn!(error = %err, "cannot start the WAL's writeback; not trying again");
+                break;
             }
-        });
-        let writeback = WalWriteback { wake, committed: 0 };
-        (writeback, task)
-    }
-
-    /// Called by the writer after each commit.
-    pub fn committed(&mut self, bytes: usize) {
-        self.committed += bytes;
-        if self.committed >= WRITEBACK_EVERY_BYTES {
-            self.committed = 0;
-            // Full: a writeback is already due, and it takes every dirty page.
-            let _ = self.wake.try_send(());
         }
-    }
+    });
+    (wake, task)
 }
 
 /// Asks the kernel to start writing every dirty page of `path` to disk, and returns

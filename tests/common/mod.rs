@@ -133,19 +133,20 @@ impl TestApp {
     }
 
     pub async fn head(&self, path: &str) -> reqwest::Response {
-        self.client
-            .head(format!("{}{path}", self.address))
-            .send()
-            .await
-            .expect("HEAD sent")
+        self.request(reqwest::Method::HEAD, path).await
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.request(reqwest::Method::GET, path).await
+    }
+
+    async fn request(&self, method: reqwest::Method, path: &str) -> reqwest::Response {
+        let sent = format!("{method} sent");
         self.client
-            .get(format!("{}{path}", self.address))
+            .request(method, format!("{}{path}", self.address))
             .send()
             .await
-            .expect("GET sent")
+            .expect(&sent)
     }
 
     /// Stops the server gracefully and closes the database.
