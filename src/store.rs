@@ -767,6 +767,31 @@ mod tests {
             .unwrap()
     }
 
+    /// .cargo/config.toml's SQLite options reached the build: a GET's page reads take no
+    /// process-wide lock.
+    #[test]
+    fn sqlite_is_built_without_shared_page_cache_lock_or_memory_statistics() {
+        let connection = rusqlite::Connection::open_in_memory().unwrap();
+        let mut statement = connection.prepare("PRAGMA compile_options").unwrap();
+        let options: Vec<String> = statement
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            options.iter().any(|o| o == "THREADSAFE=1"),
+            "not the bundled SQLite's options: {options:?}"
+        );
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+    }
+
     #[test]
     fn insert_statement_numbers_each_row() {
         assert_eq!(

@@ -660,6 +660,46 @@ fn image_stop_seconds() -> i64 {
     (grace + 999) / 1000 + 10
 }
 
+/// `docker build` sees only what .dockerignore lets through: every file `cargo build`
+/// reads must be in it, or the image's binary differs from the one tested here (the
+/// SQLite options in .cargo/config.toml, for one).
+#[test]
+fn the_image_build_context_holds_every_file_the_build_reads() {
+    let ignore = std::fs::read_to_string(repo_root().join(".dockerignore")).unwrap();
+    let patterns: Vec<&str> = ignore
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .collect();
+    // The one form this check understands: exclude everything, then name what goes in.
+    assert_eq!(patterns.first(), Some(&"*"), ".dockerignore: {patterns:?}");
+    let included: BTreeSet<&str> = patterns[1..]
+        .iter()
+        .map(|p| {
+            p.strip_prefix('!')
+                .unwrap_or_else(|| panic!(".dockerignore: {p} after `*`"))
+                .trim_end_matches('/')
+        })
+        .collect();
+    let mut needed = vec!["Cargo.toml", "Cargo.lock", ".cargo/config.toml"];
+    needed.extend(["src", "migrations", "templates", "static"]);
+    needed.extend(
+        ["build.rs"]
+            .into_iter()
+            .filter(|f| repo_root().join(f).exists()),
+    );
+    for file in needed {
+        assert!(
+            repo_root().join(file).exists(),
+            "{file} is not in the repository"
+        );
+        assert!(
+            included.contains(file),
+            "{file} is not in the image's build context"
+        );
+    }
+}
+
 fn assert_exists(path: &Path, what: &str) {
     assert!(path.is_file(), "{what} does not exist: {}", path.display());
 }
