@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -185,15 +185,15 @@ impl Store {
         } else {
             let conn = base.clone().connect().await.map_err(open_error)?;
             let (wake, woken) = mpsc::channel(1);
-            let pass_done = Arc::new(AtomicBool::new(false));
+            let signals = Arc::new(CheckpointSignals::new());
             let task = tokio::spawn(run_checkpointer(
                 conn,
                 woken,
-                pass_done.clone(),
+                signals.clone(),
                 wal_path.clone(),
             ));
             let wake = WakeEvery::new(wake, CHECKPOINT_BYTES);
-            Some((Checkpointer { wake, pass_done }, task))
+            Some((Checkpointer { wake, signals }, task))
         };
         let (checkpointer, checkpointer_task) = checkpointer.unzip();
 
@@ -445,8 +445,37 @@ impl WakeEvery {
 /// The writer's side of the checkpointer (without Litestream).
 struct Checkpointer {
     wake: WakeEvery,
+    signals: Arc<CheckpointSignals>,
+}
+
+/// What the writer and the checkpointer (without Litestream) tell each other.
+struct CheckpointSignals {
     /// Set by the checkpointer after each pass: the WAL is copied up to a recent commit.
-    pass_done: Arc<AtomicBool>,
+    pass_done: AtomicBool,
+    /// When the writer last committed uploads, in milliseconds since `epoch`.
+    last_commit_ms: AtomicU64,
+    epoch: Instant,
+}
+
+impl CheckpointSignals {
+    fn new() -> Self {
+        CheckpointSignals {
+            pass_done: AtomicBool::new(false),
+            last_commit_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn committed(&self) {
+        let now = self.epoch.elapsed().as_millis() as u64;
+        self.last_commit_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// Time since the writer last committed uploads (or since the store opened).
+    fn quiet_for(&self) -> Duration {
+        let last_commit = Duration::from_millis(self.last_commit_ms.load(Ordering::Relaxed));
+        self.epoch.elapsed().saturating_sub(last_commit)
+    }
 }
 
 async fn run_writer(
@@ -460,7 +489,7 @@ async fn run_writer(
         // recv_many waits for one message, then takes every other one already waiting.
         let catch_up_due = checkpointer
             .as_ref()
-            .filter(|c| c.pass_done.load(Ordering::Relaxed));
+            .filter(|c| c.signals.pass_done.load(Ordering::Relaxed));
         let received = match catch_up_due {
             Some(checkpointer) => {
                 let next = queue.recv_many(&mut batch, MAX_BATCH);
@@ -494,6 +523,9 @@ async fn run_writer(
             let committed = uploads.iter().map(|(c, _)| c.len()).sum::<usize>();
             writeback.committed(committed);
             if let Some(checkpointer) = &mut checkpointer {
+                if !uploads.is_empty() {
+                    checkpointer.signals.committed();
+                }
                 checkpointer.wake.committed(committed);
             }
         }
@@ -529,7 +561,10 @@ async fn run_writer(
 /// `CATCH_UP_AFTER_IDLE`; the next commit then starts the WAL over. A flood that never
 /// pauses only grows the WAL (copied back in the background) up to `WAL_LIMIT_PAGES`.
 async fn catch_up(conn: &mut SqliteConnection, checkpointer: &Checkpointer) {
-    checkpointer.pass_done.store(false, Ordering::Relaxed);
+    checkpointer
+        .signals
+        .pass_done
+        .store(false, Ordering::Relaxed);
     if let Err(err) = checkpoint(conn, "PASSIVE").await {
         tracing::warn!(error = %err, "checkpoint between commits failed");
     }
@@ -544,19 +579,25 @@ async fn catch_up(conn: &mut SqliteConnection, checkpointer: &Checkpointer) {
 async fn run_checkpointer(
     mut conn: SqliteConnection,
     mut woken: mpsc::Receiver<()>,
-    pass_done: Arc<AtomicBool>,
+    signals: Arc<CheckpointSignals>,
     wal_path: PathBuf,
 ) {
     let mut previous_wal_pages = 0;
-    let mut last_write_seen = Instant::now();
     loop {
         if let Ok(None) = tokio::time::timeout(CHECKPOINT_INTERVAL, woken.recv()).await {
             break; // the writer has stopped
         }
-        if last_write_seen.elapsed() >= WAL_TRIM_AFTER_IDLE
+        // Quiet for a while after a flood: give the WAL file's space back. The truncation
+        // holds SQLite's write lock for tens of milliseconds, so "quiet" is the writer's
+        // own clock read now: judged from the last pass, as it was, uploads that had just
+        // resumed waited 0.4 s behind it.
+        if signals.quiet_for() >= WAL_TRIM_AFTER_IDLE
             && std::fs::metadata(&wal_path).is_ok_and(|m| m.len() > WAL_FILE_KEPT_BYTES)
         {
-            // Quiet for a while after a flood: give the WAL file's space back.
+            // Outside the lock, what the truncation would otherwise spend half its time on.
+            if let Err(err) = wal_writeback::drop_cached_pages(&wal_path) {
+                tracing::debug!(error = %err, "dropping the WAL's cached pages failed");
+            }
             if let Err(err) = checkpoint(&mut conn, "TRUNCATE").await {
                 tracing::warn!(error = %err, "checkpoint (truncate) failed");
             }
@@ -565,9 +606,6 @@ async fn run_checkpointer(
             Ok(wal_pages) => {
                 // The WAL changed since the last pass: something was written.
                 let grew = wal_pages != previous_wal_pages;
-                if grew {
-                    last_write_seen = Instant::now();
-                }
                 // Commits that never pause keep a PASSIVE checkpoint from ever resetting
                 // the WAL; past the limit, and if it grew since the last time (no pause
                 // yet), wait for a gap between commits (RESTART).
@@ -584,7 +622,7 @@ async fn run_checkpointer(
             }
             Err(err) => tracing::warn!(error = %err, "checkpoint failed"),
         }
-        pass_done.store(true, Ordering::Relaxed);
+        signals.pass_done.store(true, Ordering::Relaxed);
     }
     if let Err(err) = conn.close().await {
         tracing::warn!(error = %err, "closing the checkpointer connection failed");
@@ -626,12 +664,14 @@ extern "C" fn retry_when_busy(
 
 /// Runs a checkpoint; returns the pages in the WAL.
 async fn checkpoint(conn: &mut SqliteConnection, mode: &str) -> Result<i64, sqlx::Error> {
+    let started = Instant::now();
     let row = sqlx::query(&format!("PRAGMA wal_checkpoint({mode})"))
         .fetch_one(&mut *conn)
         .await?;
     let (busy, wal_pages, copied): (i64, i64, i64) =
         (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-    tracing::debug!(mode, busy, wal_pages, copied, "checkpoint");
+    let ms = started.elapsed().as_millis() as u64;
+    tracing::debug!(mode, busy, wal_pages, copied, ms, "checkpoint");
     Ok(wal_pages)
 }
 
@@ -765,6 +805,19 @@ mod tests {
             .into_iter()
             .collect::<Result<Vec<String>, _>>()
             .unwrap()
+    }
+
+    #[test]
+    fn the_quiet_spell_before_the_wal_is_cut_back_counts_from_the_last_commit() {
+        let signals = CheckpointSignals::new();
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(signals.quiet_for() >= Duration::from_millis(1500));
+        signals.committed();
+        assert!(
+            signals.quiet_for() < Duration::from_secs(1),
+            "a commit just now, yet quiet for {:?}",
+            signals.quiet_for()
+        );
     }
 
     /// .cargo/config.toml's SQLite options reached the build: a GET's page reads take no
