@@ -40,8 +40,9 @@ struct Args {
     /// Concurrent tasks, like concurrent HTTP connections.
     #[arg(long, default_value_t = 64)]
     tasks: usize,
-    /// Connections in the sqlx pool.
-    #[arg(long, default_value_t = 4)]
+    /// Connections in the sqlx pool: the fastest size found for both modes (1 to 64 were
+    /// tried, BENCHMARKS.md). Each connection has SQLite's default 2 MiB page cache.
+    #[arg(long, default_value_t = 32)]
     connections: u32,
     /// Size of each inserted row's contents.
     #[arg(long, default_value_t = 1024)]
