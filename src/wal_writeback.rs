@@ -160,12 +160,18 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    #[test]
-    fn writeback_hands_every_dirty_page_to_the_disk() {
+    /// A WAL-like file with 8 MiB just written to it (not synced).
+    fn freshly_written_wal() -> (tempfile::TempDir, std::path::PathBuf, std::fs::File) {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join("store.db-wal");
         let mut file = std::fs::File::create(&path).unwrap();
         file.write_all(&vec![b'w'; 8 * 1024 * 1024]).unwrap();
+        (folder, path, file)
+    }
+
+    #[test]
+    fn writeback_hands_every_dirty_page_to_the_disk() {
+        let (_folder, path, _file) = freshly_written_wal();
         // Not synced: the kernel would leave these pages dirty for 30 s by default.
         assert!(dirty_pages(&path) > 0, "the fresh writes are not dirty");
         start_writeback(&path).unwrap();
@@ -174,10 +180,7 @@ mod tests {
 
     #[test]
     fn written_back_pages_can_be_dropped_from_the_page_cache() {
-        let folder = tempfile::tempdir().unwrap();
-        let path = folder.path().join("store.db-wal");
-        let mut file = std::fs::File::create(&path).unwrap();
-        file.write_all(&vec![b'w'; 8 * 1024 * 1024]).unwrap();
+        let (_folder, path, file) = freshly_written_wal();
         file.sync_all().unwrap();
         assert!(
             cached_pages(&path) > 0,
