@@ -587,9 +587,9 @@ async fn run_checkpointer(
         if let Ok(None) = tokio::time::timeout(CHECKPOINT_INTERVAL, woken.recv()).await {
             break; // the writer has stopped
         }
-        // Quiet for a while after a flood: give the WAL file's space back. The truncation
-        // holds SQLite's write lock for tens of milliseconds, so "quiet" is the writer's
-        // own clock read now: judged from the last pass, as it was, uploads that had just
+        // Quiet for a while after a flood: give the WAL file's space back. Truncating a
+        // 1 GiB WAL holds SQLite's write lock for ~0.2 s, so "quiet" is the writer's own
+        // clock, read now: judged from the last pass, as it was, uploads that had just
         // resumed waited 0.4 s behind it.
         if signals.quiet_for() >= WAL_TRIM_AFTER_IDLE
             && std::fs::metadata(&wal_path).is_ok_and(|m| m.len() > WAL_FILE_KEPT_BYTES)
