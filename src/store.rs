@@ -940,7 +940,7 @@ mod tests {
         let wal = folder.path().join("store.db-wal");
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
-            let dirty = crate::wal_writeback::dirty_pages(&wal);
+            let dirty = wal_writeback::page_cache(&wal).dirty;
             if dirty == 0 {
                 break;
             }

@@ -63,6 +63,11 @@ fn start_file_writeback(file: &std::fs::File) -> std::io::Result<()> {
     }
 }
 
+#[cfg(not(target_os = "linux"))]
+fn start_file_writeback(_file: &std::fs::File) -> std::io::Result<()> {
+    Ok(()) // no such call: the checkpoint's fsync writes it all
+}
+
 /// Drops the clean pages of the file at `path` from the page cache (dirty ones stay).
 /// Cutting back a 1 GiB WAL file took 320-380 ms under SQLite's write lock, half of it
 /// spent freeing those pages; dropped beforehand, outside the lock, they cost it nothing.
@@ -83,47 +88,27 @@ pub fn drop_cached_pages(_path: &Path) -> std::io::Result<()> {
     Ok(()) // the truncation frees them itself
 }
 
-#[cfg(not(target_os = "linux"))]
-fn start_file_writeback(_file: &std::fs::File) -> std::io::Result<()> {
-    Ok(()) // no such call: the checkpoint's fsync writes it all
-}
-
-/// Test helper: how many of the file's pages in the page cache are dirty (not yet handed
-/// to the disk).
+/// Test helper: the file's pages in the page cache, from Linux's `cachestat` (6.5 and
+/// later), laid out as the kernel's `struct cachestat`.
 #[cfg(all(test, target_os = "linux"))]
-pub(crate) fn dirty_pages(path: &Path) -> u64 {
-    page_cache_stat(path).dirty
-}
-
-/// Test helper: how many of the file's pages are in the page cache.
-#[cfg(all(test, target_os = "linux"))]
-pub(crate) fn cached_pages(path: &Path) -> u64 {
-    page_cache_stat(path).cached
+#[repr(C)]
+#[derive(Default)]
+pub(crate) struct PageCache {
+    pub cached: u64,
+    /// Not yet handed to the disk.
+    pub dirty: u64,
+    writeback: u64,
+    evicted: u64,
+    recently_evicted: u64,
 }
 
 #[cfg(all(test, target_os = "linux"))]
-struct PageCacheStat {
-    cached: u64,
-    dirty: u64,
-}
-
-/// The file's pages in the page cache, from Linux's `cachestat` (6.5 and later).
-#[cfg(all(test, target_os = "linux"))]
-fn page_cache_stat(path: &Path) -> PageCacheStat {
+pub(crate) fn page_cache(path: &Path) -> PageCache {
     use std::os::fd::AsRawFd;
     #[repr(C)]
     struct Range {
         offset: u64,
         length: u64,
-    }
-    #[repr(C)]
-    #[derive(Default)]
-    struct Stat {
-        cached: u64,
-        dirty: u64,
-        writeback: u64,
-        evicted: u64,
-        recently_evicted: u64,
     }
     let file = std::fs::File::open(path).unwrap();
     let range = Range {
@@ -132,14 +117,14 @@ fn page_cache_stat(path: &Path) -> PageCacheStat {
     };
     // The same number on every architecture; the libc crate lacks it for x86_64.
     const SYS_CACHESTAT: libc::c_long = 451;
-    let mut stat = Stat::default();
+    let mut stat = PageCache::default();
     // SAFETY: both structs match the kernel's `cachestat_range` and `cachestat`.
     let done = unsafe {
         libc::syscall(
             SYS_CACHESTAT,
             file.as_raw_fd(),
             &range as *const Range,
-            &mut stat as *mut Stat,
+            &mut stat as *mut PageCache,
             0,
         )
     };
@@ -149,10 +134,7 @@ fn page_cache_stat(path: &Path) -> PageCacheStat {
         "cachestat failed (the tests need Linux 6.5 or later): {}",
         std::io::Error::last_os_error()
     );
-    PageCacheStat {
-        cached: stat.cached,
-        dirty: stat.dirty,
-    }
+    stat
 }
 
 #[cfg(all(test, target_os = "linux"))]
@@ -173,9 +155,12 @@ mod tests {
     fn writeback_hands_every_dirty_page_to_the_disk() {
         let (_folder, path, _file) = freshly_written_wal();
         // Not synced: the kernel would leave these pages dirty for 30 s by default.
-        assert!(dirty_pages(&path) > 0, "the fresh writes are not dirty");
+        assert!(
+            page_cache(&path).dirty > 0,
+            "the fresh writes are not dirty"
+        );
         start_writeback(&path).unwrap();
-        assert_eq!(dirty_pages(&path), 0);
+        assert_eq!(page_cache(&path).dirty, 0);
     }
 
     #[test]
@@ -183,11 +168,11 @@ mod tests {
         let (_folder, path, file) = freshly_written_wal();
         file.sync_all().unwrap();
         assert!(
-            cached_pages(&path) > 0,
+            page_cache(&path).cached > 0,
             "the pages just written are not cached"
         );
         drop_cached_pages(&path).unwrap();
-        assert_eq!(cached_pages(&path), 0);
+        assert_eq!(page_cache(&path).cached, 0);
     }
 
     #[test]

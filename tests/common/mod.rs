@@ -141,12 +141,11 @@ impl TestApp {
     }
 
     async fn request(&self, method: reqwest::Method, path: &str) -> reqwest::Response {
-        let sent = format!("{method} sent");
         self.client
-            .request(method, format!("{}{path}", self.address))
+            .request(method.clone(), format!("{}{path}", self.address))
             .send()
             .await
-            .expect(&sent)
+            .unwrap_or_else(|err| panic!("{method} not sent: {err}"))
     }
 
     /// Stops the server gracefully and closes the database.

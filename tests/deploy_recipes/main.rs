@@ -681,14 +681,19 @@ fn the_image_build_context_holds_every_file_the_build_reads() {
                 .trim_end_matches('/')
         })
         .collect();
-    let mut needed = vec!["Cargo.toml", "Cargo.lock", ".cargo/config.toml"];
-    needed.extend(["src", "migrations", "templates", "static"]);
-    needed.extend(
-        ["build.rs"]
-            .into_iter()
-            .filter(|f| repo_root().join(f).exists()),
-    );
-    for file in needed {
+    let always = [
+        "Cargo.toml",
+        "Cargo.lock",
+        ".cargo/config.toml",
+        "src",
+        "migrations",
+        "templates",
+        "static",
+    ];
+    let if_present = ["build.rs"]
+        .into_iter()
+        .filter(|f| repo_root().join(f).exists());
+    for file in always.into_iter().chain(if_present) {
         assert!(
             repo_root().join(file).exists(),
             "{file} is not in the repository"
