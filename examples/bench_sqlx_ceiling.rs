@@ -7,7 +7,9 @@
 //! - `--mode read`: `--tasks` tasks each read one row by primary key, the id drawn at random
 //!   from `--ids` (one id per line), exactly the query the app's GET runs.
 //!
-//! Prints one JSON line: `{"mode":"insert","operations":N,"seconds":S,"per_second":R}`.
+//! Prints one JSON line: `{"mode":"insert","operations":N,"seconds":S,"per_second":R,
+//! "cpu_seconds":C}`, where C is this process's CPU time (user + system, every thread)
+//! over those S seconds: what the ceiling's rate cost in cores.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -66,7 +68,11 @@ fn options(args: &Args) -> Result<SqliteConnectOptions, sqlx::Error> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let deadline = Duration::from_secs_f64(args.seconds);
-    let (operations, elapsed) = match args.mode {
+    let Measured {
+        operations,
+        elapsed,
+        cpu,
+    } = match args.mode {
         Mode::Insert => insert(&args, deadline).await?,
         Mode::Read => read(&args, deadline).await?,
     };
@@ -78,12 +84,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "operations": operations,
             "seconds": seconds,
             "per_second": operations as f64 / seconds,
+            "cpu_seconds": cpu.as_secs_f64(),
         })
     );
     Ok(())
 }
 
-async fn insert(args: &Args, deadline: Duration) -> Result<(u64, Duration), sqlx::Error> {
+async fn insert(args: &Args, deadline: Duration) -> Result<Measured, sqlx::Error> {
     if args.db.exists() {
         return Err(sqlx::Error::Configuration(
             format!(
@@ -129,7 +136,7 @@ async fn insert(args: &Args, deadline: Duration) -> Result<(u64, Duration), sqlx
     .await
 }
 
-async fn read(args: &Args, deadline: Duration) -> Result<(u64, Duration), sqlx::Error> {
+async fn read(args: &Args, deadline: Duration) -> Result<Measured, sqlx::Error> {
     let ids_path = args
         .ids
         .as_ref()
@@ -172,17 +179,19 @@ async fn read(args: &Args, deadline: Duration) -> Result<(u64, Duration), sqlx::
 }
 
 /// Runs `tasks` loops of `operation` until `deadline` has passed; returns how many
-/// operations completed and how long it took. Each call gets a fresh pseudo-random number.
+/// operations completed, how long it took and the CPU time it used. Each call gets a fresh
+/// pseudo-random number.
 async fn run_tasks<F, Fut>(
     tasks: usize,
     deadline: Duration,
     operation: F,
-) -> Result<(u64, Duration), sqlx::Error>
+) -> Result<Measured, sqlx::Error>
 where
     F: Fn(u64) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = Result<(), sqlx::Error>> + Send,
 {
     let done = Arc::new(AtomicU64::new(0));
+    let cpu_before = process_cpu_time();
     let started = Instant::now();
     let mut handles = Vec::with_capacity(tasks);
     for task in 0..tasks {
@@ -202,7 +211,30 @@ where
             .await
             .map_err(|err| sqlx::Error::Protocol(err.to_string()))??;
     }
-    Ok((done.load(Ordering::Relaxed), started.elapsed()))
+    Ok(Measured {
+        operations: done.load(Ordering::Relaxed),
+        elapsed: started.elapsed(),
+        cpu: process_cpu_time().saturating_sub(cpu_before),
+    })
+}
+
+struct Measured {
+    operations: u64,
+    elapsed: Duration,
+    cpu: Duration,
+}
+
+/// User and system CPU time of the whole process so far, every thread included (sqlx's
+/// connection threads do most of the work).
+fn process_cpu_time() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given; all-zero is a valid rusage.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
 }
 
 /// A small fast generator: picking ids needs spread, not secrecy.

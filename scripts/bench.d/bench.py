@@ -22,6 +22,7 @@ import platform
 import queue
 import random
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -222,6 +223,12 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    """CPU time (user + system) of this script's finished children, such as wrk runs."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def wait_for_quiet(pid: int, name: str, timeout: float = 60.0) -> None:
@@ -482,8 +489,18 @@ def measure_speed(settings: Settings, procs: Processes, work: Path, figures: Fig
         say(f"round {round_number}/{settings.runs}")
         record_wrk(figures, "bare_get", wrk(f"http://127.0.0.1:{bare_port}/{hot_id}", seconds, conns, threads))
         record_wrk(figures, "get_hot", wrk(reader.url(f"/{hot_id}"), seconds, conns, threads))
-        figures.add("sqlx_read.rps", sqlx_ceiling("read", read_db, seconds, ids_file)["per_second"])
+        ceiling = sqlx_ceiling("read", read_db, seconds, ids_file)
+        figures.add("sqlx_read.rps", ceiling["per_second"])
+        figures.add("sqlx_read.cores", ceiling["cpu_seconds"] / ceiling["seconds"])
+        # Where the cores went: the ceiling has both to itself, the app shares them with wrk.
+        app_cpu, wrk_cpu, started = cpu_seconds(reader.proc.pid), children_cpu_seconds(), time.monotonic()
         record_wrk(figures, "get_random", wrk(reader.url(), seconds, conns, threads, ids=ids_file))
+        elapsed = time.monotonic() - started
+        figures.add("get_random.app_cores", (cpu_seconds(reader.proc.pid) - app_cpu) / elapsed)
+        figures.add("get_random.wrk_cores", (children_cpu_seconds() - wrk_cpu) / elapsed)
+        figures.add("ratio.get_random_vs_sqlx_read_per_core",
+                    (figures.get("get_random.rps").values[-1] / figures.get("get_random.app_cores").values[-1])
+                    / (ceiling["per_second"] / figures.get("sqlx_read.cores").values[-1]))
         ceiling_db = work / f"ceiling-{round_number}.db"
         figures.add("sqlx_insert.rps", sqlx_ceiling("insert", ceiling_db, seconds)["per_second"])
         for suffix in ("", "-wal", "-shm"):
@@ -988,6 +1005,10 @@ def report(settings: Settings, figures: Figures) -> str:
             f"{spread(rnd_ratio, '', 2)} × (b) read",
             f">= 1 × (b): {verdict(rnd_ratio.median >= 1)}; "
             f"p99 < 5 ms: {verdict(s('get_random.p99_ms').median < 5)}")
+        row("  cores used: GET random (app + wrk) / (b) read",
+            f"{spread(s('get_random.app_cores'), '', 2)} + {spread(s('get_random.wrk_cores'), '', 2)} / "
+            f"{spread(s('sqlx_read.cores'), '', 2)} of 2",
+            f"per core used: {spread(s('ratio.get_random_vs_sqlx_read_per_core'), '', 2)} × (b) read")
         row("mixed 90% GET / 10% PUT, c64", rps_p99("mixed"))
         row(f"PUT 2 MiB, c{settings.big_connections}",
             f"{rps_p99('put_2m')}, {s('put_2m.rps').median * 2:,.0f} MiB/s")
