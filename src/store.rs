@@ -519,13 +519,11 @@ async fn run_writer(
         } else {
             commit_batch(&mut conn, &uploads).await
         };
-        if outcome.is_ok() {
+        if outcome.is_ok() && !uploads.is_empty() {
             let committed = uploads.iter().map(|(c, _)| c.len()).sum::<usize>();
             writeback.committed(committed);
             if let Some(checkpointer) = &mut checkpointer {
-                if !uploads.is_empty() {
-                    checkpointer.signals.committed();
-                }
+                checkpointer.signals.committed();
                 checkpointer.wake.committed(committed);
             }
         }

@@ -490,17 +490,19 @@ def measure_speed(settings: Settings, procs: Processes, work: Path, figures: Fig
         record_wrk(figures, "bare_get", wrk(f"http://127.0.0.1:{bare_port}/{hot_id}", seconds, conns, threads))
         record_wrk(figures, "get_hot", wrk(reader.url(f"/{hot_id}"), seconds, conns, threads))
         ceiling = sqlx_ceiling("read", read_db, seconds, ids_file)
+        ceiling_cores = ceiling["cpu_seconds"] / ceiling["seconds"]
         figures.add("sqlx_read.rps", ceiling["per_second"])
-        figures.add("sqlx_read.cores", ceiling["cpu_seconds"] / ceiling["seconds"])
+        figures.add("sqlx_read.cores", ceiling_cores)
         # Where the cores went: the ceiling has both to itself, the app shares them with wrk.
         app_cpu, wrk_cpu, started = cpu_seconds(reader.proc.pid), children_cpu_seconds(), time.monotonic()
-        record_wrk(figures, "get_random", wrk(reader.url(), seconds, conns, threads, ids=ids_file))
+        get_random = wrk(reader.url(), seconds, conns, threads, ids=ids_file)
         elapsed = time.monotonic() - started
-        figures.add("get_random.app_cores", (cpu_seconds(reader.proc.pid) - app_cpu) / elapsed)
+        app_cores = (cpu_seconds(reader.proc.pid) - app_cpu) / elapsed
+        record_wrk(figures, "get_random", get_random)
+        figures.add("get_random.app_cores", app_cores)
         figures.add("get_random.wrk_cores", (children_cpu_seconds() - wrk_cpu) / elapsed)
         figures.add("ratio.get_random_vs_sqlx_read_per_core",
-                    (figures.get("get_random.rps").values[-1] / figures.get("get_random.app_cores").values[-1])
-                    / (ceiling["per_second"] / figures.get("sqlx_read.cores").values[-1]))
+                    (get_random["rps"] / app_cores) / (ceiling["per_second"] / ceiling_cores))
         ceiling_db = work / f"ceiling-{round_number}.db"
         figures.add("sqlx_insert.rps", sqlx_ceiling("insert", ceiling_db, seconds)["per_second"])
         for suffix in ("", "-wal", "-shm"):
