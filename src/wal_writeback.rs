@@ -69,7 +69,7 @@ fn start_file_writeback(_file: &std::fs::File) -> std::io::Result<()> {
 }
 
 /// Drops the clean pages of the file at `path` from the page cache (dirty ones stay).
-/// Cutting back a 1 GiB WAL file took 320-380 ms under SQLite's write lock, half of it
+/// Cutting back a 1 GiB WAL file took 320-420 ms under SQLite's write lock, half of it
 /// spent freeing those pages; dropped beforehand, outside the lock, they cost it nothing.
 #[cfg(target_os = "linux")]
 pub fn drop_cached_pages(path: &Path) -> std::io::Result<()> {

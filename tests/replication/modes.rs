@@ -42,20 +42,13 @@ async fn assert_arguments_arrived(stack: &Stack) {
     assert!(page.contains(TITLE), "the title reached the app:\n{page}");
 }
 
-/// A path as `/proc/PID/exe` shows it: with every symlink resolved (a repository's `.venv` may
-/// be one).
-fn resolved(path: impl AsRef<std::path::Path>) -> String {
-    let path = path.as_ref();
-    fs::canonicalize(path)
-        .unwrap_or_else(|_| path.to_path_buf())
-        .display()
-        .to_string()
-}
-
-fn exe_of(pid: u32) -> String {
-    fs::read_link(format!("/proc/{pid}/exe"))
-        .map(|path| path.display().to_string())
-        .unwrap_or_default()
+/// Asserts that process `pid` runs the executable at `expected`. `/proc/PID/exe` shows the
+/// path with every symlink resolved (a repository's `.venv` may be one), so `expected` is too.
+fn assert_runs(pid: u32, expected: impl AsRef<std::path::Path>, what: &str) {
+    let expected = expected.as_ref();
+    let expected = fs::canonicalize(expected).unwrap_or_else(|_| expected.to_path_buf());
+    let actual = fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+    assert_eq!(actual, expected, "{what}");
 }
 
 fn require_root(what: &str) {
@@ -69,17 +62,13 @@ fn require_root(what: &str) {
 /// its child is Litestream, and Litestream's child is the app.
 fn assert_litestream_runs_the_app(stack: &Stack) {
     let litestream = first_child(stack.process.pid()).expect("the entrypoint has a child");
-    assert_eq!(
-        exe_of(litestream),
-        resolved(litestream_bin()),
-        "the entrypoint runs Litestream"
+    assert_runs(
+        litestream,
+        litestream_bin(),
+        "the entrypoint runs Litestream",
     );
     let app = first_child(litestream).expect("Litestream has a child");
-    assert_eq!(
-        exe_of(app),
-        resolved(APP_BIN),
-        "Litestream runs the app as its child"
-    );
+    assert_runs(app, APP_BIN, "Litestream runs the app as its child");
 }
 
 /// Stands in for s6-overlay's /init.
@@ -140,10 +129,10 @@ async fn without_a_replica_url_the_app_runs_alone_with_a_loud_warning() {
         log.contains("WARNING: DB_REPLICA_URL is not set: replication is OFF"),
         "{log}"
     );
-    assert_eq!(
-        exe_of(stack.process.pid()),
-        resolved(APP_BIN),
-        "the entrypoint became the app itself"
+    assert_runs(
+        stack.process.pid(),
+        APP_BIN,
+        "the entrypoint became the app itself",
     );
     assert!(
         stack.stop().await.success(),
@@ -243,11 +232,7 @@ async fn as_pid_1_the_entrypoint_hands_over_to_s6_overlay_init() {
     assert!(log.contains("PID 1: handing over to s6-overlay"), "{log}");
 
     let app = first_child(stack.process.pid()).expect("the namespace's first process");
-    assert_eq!(
-        exe_of(app),
-        resolved(APP_BIN),
-        "/init became the app (stand-in)"
-    );
+    assert_runs(app, APP_BIN, "/init became the app (stand-in)");
     let status = fs::read_to_string(format!("/proc/{app}/status")).expect("app status");
     assert!(
         status
