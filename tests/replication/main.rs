@@ -10,5 +10,6 @@ mod migration;
 mod modes;
 mod outage;
 mod schedule;
+mod secrets;
 mod stop;
 mod supervision;

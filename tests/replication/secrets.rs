@@ -1,0 +1,67 @@
+//! Secrets never reach the container's log: not the bucket credentials from the
+//! environment, and not credentials an operator wrote into DB_REPLICA_URL itself (a
+//! `user:password@` before the bucket, or a fragment). Run for real: entrypoint, restore,
+//! Litestream and the app, a paste replicated, then restored on a fresh host.
+
+use std::fs;
+
+use crate::harness::*;
+
+const BUCKET: &str = "logpaste-secrets";
+const PATH: &str = "logpaste";
+const URL_USER: &str = "url-user-7c1f";
+const URL_PASSWORD: &str = "url-password-9d2e";
+const URL_FRAGMENT: &str = "url-fragment-4b8a";
+
+/// Everything the stack wrote, whole (the harness's `log_text` keeps only the tail).
+fn whole_log(path: &std::path::Path) -> String {
+    String::from_utf8_lossy(&fs::read(path).expect("the stack's log")).into_owned()
+}
+
+fn assert_no_secrets(log: &str) {
+    for secret in [SECRET_KEY, URL_USER, URL_PASSWORD, URL_FRAGMENT] {
+        assert!(
+            !log.contains(secret),
+            "the log shows the secret {secret:?}:\n{log}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_in_the_environment_or_the_replica_url_never_reach_the_log() {
+    let dir = temp_dir();
+    let moto = Moto::start(dir.path()).await;
+    moto.create_bucket(BUCKET).await;
+    let replica = format!(
+        "s3://{URL_USER}:{URL_PASSWORD}@{BUCKET}/{PATH}?endpoint={}#{URL_FRAGMENT}",
+        moto.endpoint()
+    );
+    let http = http_client();
+
+    let first_host = dir.path().join("first").join("data");
+    fs::create_dir(dir.path().join("first")).expect("first host's folder");
+    let mut first = Stack::start(&StackConfig::new(&first_host, &replica), "stack").await;
+    let id = put_paste(&http, &first.base_url, b"a paste worth keeping".to_vec()).await;
+    first.wait_replicating(&moto, BUCKET, PATH).await;
+    assert!(first.stop().await.success(), "the first host stops cleanly");
+    let first_log = whole_log(&dir.path().join("first").join("stack.log"));
+    assert!(
+        first_log.contains(&format!(
+            "restoring {} from s3://***@{BUCKET}/{PATH} unless",
+            first.db_path.display()
+        )),
+        "the restore step names the replica without its credentials:\n{first_log}"
+    );
+    assert_no_secrets(&first_log);
+
+    // A fresh host restores from the same URL: the restore itself runs this time.
+    let second_host = dir.path().join("second").join("data");
+    fs::create_dir(dir.path().join("second")).expect("second host's folder");
+    let mut second = Stack::start(&StackConfig::new(&second_host, &replica), "stack").await;
+    assert_serves(&http, &second, &[(id, b"a paste worth keeping".to_vec())]).await;
+    assert!(
+        second.stop().await.success(),
+        "the second host stops cleanly"
+    );
+    assert_no_secrets(&whole_log(&dir.path().join("second").join("stack.log")));
+}
