@@ -98,6 +98,10 @@ pub struct Config {
     /// Set when Litestream replicates the database: it then owns WAL checkpoints.
     #[arg(skip)]
     pub replicated: bool,
+
+    /// Settings that are valid but likely not what the operator meant: one log line each.
+    #[arg(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// Why the configuration could not be read: a message for the operator, or help/version
@@ -125,6 +129,16 @@ impl Config {
             }
         })?;
         config.behind_proxy = env_is_set("LP_BEHIND_PROXY");
+        if let Some(value) = std::env::var_os("LP_BEHIND_PROXY") {
+            let value = value.to_string_lossy();
+            // LogPaste's rule, kept for compatibility: any non-empty value means "on".
+            if parse_go_bool(&value) == Ok(false) {
+                config.warnings.push(format!(
+                    "LP_BEHIND_PROXY={value} turns proxy mode ON (any non-empty value does, \
+                     as in LogPaste): forwarded headers are trusted; unset it to turn it off"
+                ));
+            }
+        }
         config.replicated = env_is_set("DB_REPLICA_URL");
         Ok(config)
     }

@@ -201,4 +201,7 @@ fn log_effective_config(config: &Config, port: u16) {
         version = env!("CARGO_PKG_VERSION"),
         "logpaste started"
     );
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
 }

@@ -146,3 +146,47 @@ async fn maxsize_and_limit_come_from_the_environment_too() {
         .unwrap();
     assert_eq!(response.status(), 429);
 }
+
+/// LogPaste turns proxy mode on for any non-empty LP_BEHIND_PROXY, "false" included; we
+/// keep that rule, and say so at start-up when the value reads as "off".
+#[tokio::test]
+async fn lp_behind_proxy_false_still_means_on_and_start_up_warns_about_it() {
+    let warning = "turns proxy mode ON";
+    for (value, warns) in [("false", true), ("0", true), ("1", false), ("true", false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("store.db");
+        let port = free_port();
+        let mut command = binary_command(&db, port);
+        command
+            .env("LP_BEHIND_PROXY", value)
+            .env("LP_PERMINUTELIMIT", "1");
+        let app = spawn_binary(command, &db, port).await;
+        // Proxy mode whatever the value: two forwarded clients get one upload each.
+        let client = reqwest::Client::new();
+        for forwarded in ["203.0.113.7", "198.51.100.9"] {
+            let response = client
+                .put(format!("{}/", app.address))
+                .header("X-Forwarded-For", forwarded)
+                .body("a log line")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "LP_BEHIND_PROXY={value}");
+        }
+        let log = app.log();
+        let warned = log
+            .lines()
+            .find(|line| line.contains(warning))
+            .map(str::to_string);
+        if warns {
+            let line = warned.unwrap_or_else(|| panic!("no warning for {value}:\n{log}"));
+            assert!(line.contains("WARN"), "{line}");
+            assert!(
+                line.contains(&format!("LP_BEHIND_PROXY={value} ")),
+                "{line}"
+            );
+        } else {
+            assert_eq!(warned, None, "LP_BEHIND_PROXY={value} warned:\n{log}");
+        }
+    }
+}
