@@ -303,6 +303,35 @@ async fn bad_posts_get_400_with_a_reason() {
     assert_eq!(response.status(), 400);
 }
 
+/// A form whose body ends inside the last part's closing delimiter (`\r`, `\r\n`, `\r\n-`)
+/// used to leave actix-multipart 0.7 waiting for data that could never come, until the
+/// 120 s upload deadline answered 408. It is malformed, and says so at once.
+#[tokio::test]
+async fn a_form_cut_off_before_its_closing_boundary_gets_400_at_once() {
+    let app = spawn_app().await;
+    for part in [
+        "Content-Disposition: form-data; name=\"_\"",
+        "Content-Disposition: form-data; name=\"f\"; filename=\"app.log\"",
+    ] {
+        for tail in ["", "\r", "\r\n", "\r\n-", "\r\n--"] {
+            let body = format!("--XyZ\r\n{part}\r\n\r\nno closing boundary{tail}");
+            let response = app
+                .client
+                .post(&app.address)
+                .header("content-type", "multipart/form-data; boundary=XyZ")
+                .body(body)
+                // Far below the 120 s deadline the bug ran into.
+                .timeout(std::time::Duration::from_secs(30))
+                .send()
+                .await
+                .unwrap_or_else(|err| panic!("{part} + {tail:?}: {err}"));
+            assert_eq!(response.status(), 400, "{part} + {tail:?}");
+            let text = response.text().await.unwrap();
+            assert!(text.contains("malformed"), "{part} + {tail:?}: {text}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn two_hundred_concurrent_uploads_of_mixed_sizes_all_come_back() {
     let app = std::sync::Arc::new(spawn_app().await);
