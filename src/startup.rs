@@ -4,7 +4,8 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::{Server, ServerHandle, Service};
-use actix_web::middleware::DefaultHeaders;
+use actix_web::http::StatusCode;
+use actix_web::middleware::{DefaultHeaders, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
 use futures_util::FutureExt;
 
@@ -76,6 +77,10 @@ impl Application {
             let behind_proxy = state.config.behind_proxy;
             App::new()
                 .app_data(state.clone())
+                .wrap(ErrorHandlers::new().handler(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    routes::explain_method_not_allowed,
+                ))
                 .wrap(
                     DefaultHeaders::new()
                         .add(routes::paste::allow_any_origin())

@@ -4,25 +4,36 @@ pub mod health;
 pub mod home;
 pub mod paste;
 
+use actix_web::dev::ServiceResponse;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::Method;
-use actix_web::web;
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::{guard, web, Route};
+
+/// GET, and HEAD with the same headers (actix sends no body for HEAD): link checkers,
+/// CDNs and load balancers ask with HEAD.
+fn get_or_head() -> Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(health::healthz))
-        .route("/favicon.ico", web::get().to(home::favicon))
-        .route("/static/{path:.*}", web::get().to(home::static_asset))
-        .route("/js/logpaste.js", web::get().to(home::legacy_client_script))
+    cfg.route("/healthz", get_or_head().to(health::healthz))
+        .route("/favicon.ico", get_or_head().to(home::favicon))
+        .route("/static/{path:.*}", get_or_head().to(home::static_asset))
+        .route(
+            "/js/logpaste.js",
+            get_or_head().to(home::legacy_client_script),
+        )
         .service(
             web::resource("/")
-                .route(web::get().to(home::homepage))
+                .route(get_or_head().to(home::homepage))
                 .route(web::post().to(paste::post_paste))
                 .route(web::put().to(paste::put_paste))
                 .route(web::method(Method::OPTIONS).to(paste::preflight)),
         )
         .service(
             web::resource("/{id}")
-                .route(web::get().to(paste::get_paste))
-                .route(web::head().to(paste::get_paste))
+                .route(get_or_head().to(paste::get_paste))
                 .route(web::put().to(paste::put_paste))
                 .route(web::method(Method::OPTIONS).to(paste::preflight)),
         )
@@ -31,7 +42,32 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/{tail:.*}")
                 .route(web::put().to(paste::put_paste))
                 .route(web::method(Method::OPTIONS).to(paste::preflight))
-                .route(web::get().to(paste::not_found))
-                .route(web::head().to(paste::not_found)),
+                .route(get_or_head().to(paste::not_found)),
         );
+}
+
+/// actix answers a method a path does not take with an empty 405; clients (LogPaste's JS
+/// client shows the response text) get a sentence naming the methods that work.
+pub fn explain_method_not_allowed<B>(
+    response: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let (request, response) = response.into_parts();
+    let allowed = response
+        .headers()
+        .get(header::ALLOW)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("GET, PUT, POST")
+        .to_owned();
+    let mut response = response.set_body(format!(
+        "method not allowed: this address answers {allowed}\n"
+    ));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(request, response)
+            .map_into_boxed_body()
+            .map_into_right_body(),
+    ))
 }

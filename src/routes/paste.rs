@@ -7,7 +7,6 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
-use serde::Serialize;
 
 use crate::client_addr;
 use crate::error::PasteError;
@@ -21,11 +20,6 @@ const UPLOAD_DEADLINE: Duration = Duration::from_secs(120);
 const PASTE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 /// A pasted HTML or SVG file must never run in our origin.
 const PASTE_CSP: &str = "default-src 'none'; sandbox";
-
-#[derive(Serialize)]
-struct PutResponse<'a> {
-    id: &'a str,
-}
 
 /// `PUT /` (any path): the raw body is the paste; answers `{"id": "..."}`.
 pub async fn put_paste(
@@ -44,9 +38,12 @@ pub async fn put_paste(
     let expected = declared.map_or(0, |length| length as usize);
     let body = with_deadline(read_limited(payload, limit, expected)).await??;
     let id = store_paste(&state, body).await?;
+    // A newline after the JSON, as Go's encoder wrote it: `curl -T` output ends its line.
+    let mut json = serde_json::json!({ "id": id }).to_string();
+    json.push('\n');
     Ok(HttpResponse::Ok()
         .content_type("application/json")
-        .json(PutResponse { id: &id }))
+        .body(json))
 }
 
 /// `POST /` multipart form: the first text field, else the first file; answers the URL.

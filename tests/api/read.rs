@@ -160,6 +160,70 @@ async fn head_requests_answer_like_get_without_a_body() {
     assert_eq!(response.headers()["content-length"], "12");
     let missing = app.head("/AAAAAAAA").await;
     assert_eq!(missing.status(), 404);
+    // Every page and asset: the same status and headers as a GET, and no body.
+    for path in [
+        "/",
+        "/static/js/logpaste.js",
+        "/js/logpaste.js",
+        "/favicon.ico",
+        "/healthz",
+        "/static/nope.js",
+    ] {
+        let get = app.get(path).await;
+        let head = app.head(path).await;
+        assert_eq!(head.status(), get.status(), "HEAD {path}");
+        for name in ["content-type", "content-length", "cache-control"] {
+            assert_eq!(
+                head.headers().get(name),
+                get.headers().get(name),
+                "HEAD {path}: {name}"
+            );
+        }
+        assert!(
+            head.bytes().await.unwrap().is_empty(),
+            "HEAD {path} sent a body"
+        );
+    }
+}
+
+/// A method a path does not take: 405 with the methods that work, in the header and in
+/// a sentence (LogPaste's JS client shows an error's response text).
+#[tokio::test]
+async fn a_method_a_path_does_not_take_gets_405_with_a_reason() {
+    let app = spawn_app().await;
+    let id = app.put_ok("a paste").await;
+    for (method, path) in [
+        (reqwest::Method::DELETE, "/".to_string()),
+        (reqwest::Method::PATCH, format!("/{id}")),
+        (reqwest::Method::POST, format!("/{id}")),
+        (reqwest::Method::DELETE, "/a/b".to_string()),
+    ] {
+        let response = app
+            .client
+            .request(method.clone(), format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405, "{method} {path}");
+        let allow = response.headers()["allow"].to_str().unwrap().to_string();
+        assert!(allow.contains("GET") && allow.contains("PUT"), "{allow}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/plain; charset=utf-8"
+        );
+        assert_eq!(response.headers()["access-control-allow-origin"], "*");
+        let text = response.text().await.unwrap();
+        assert_eq!(
+            text,
+            format!("method not allowed: this address answers {allow}\n"),
+            "{method} {path}"
+        );
+    }
+    // The paste is untouched.
+    assert_eq!(
+        app.get(&format!("/{id}")).await.text().await.unwrap(),
+        "a paste"
+    );
 }
 
 #[tokio::test]

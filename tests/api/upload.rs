@@ -19,7 +19,13 @@ async fn put_answers_json_id_and_get_returns_the_same_bytes() {
         .to_string();
     assert!(content_type.contains("application/json"), "{content_type}");
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
-    let json: serde_json::Value = response.json().await.unwrap();
+    let text = response.text().await.unwrap();
+    // One line, as LogPaste's Go encoder wrote it: a terminal's prompt starts on the next.
+    assert!(
+        text.ends_with("}\n") && text.lines().count() == 1,
+        "{text:?}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     let id = json["id"].as_str().unwrap();
     assert!(is_id(id), "{id}");
 
