@@ -108,5 +108,5 @@ WORKDIR /data
 EXPOSE 3001
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
-    CMD ["/bin/sh", "-c", "curl -fsS \"http://127.0.0.1:${PORT}/healthz\" || exit 1"]
+    CMD ["/bin/sh", "-c", "curl -fsS \"http://127.0.0.1:${PORT:-3001}/healthz\" || exit 1"]
 ENTRYPOINT ["/usr/local/bin/docker_entrypoint.sh"]

@@ -143,6 +143,16 @@ impl Config {
         Ok(config)
     }
 
+    /// The environment variables that hold settings (`PORT`, `LP_TITLE`, ...).
+    pub fn setting_env_vars() -> Vec<String> {
+        use clap::CommandFactory;
+        Config::command()
+            .get_arguments()
+            .filter_map(|arg| arg.get_env())
+            .map(|name| name.to_string_lossy().into_owned())
+            .collect()
+    }
+
     /// Largest paste in bytes.
     pub fn max_paste_bytes(&self) -> usize {
         // maxsize is at most 1024 MiB by validation, so this cannot overflow.

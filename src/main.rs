@@ -6,6 +6,7 @@ use logpaste::startup::Application;
 use logpaste::telemetry;
 
 fn main() -> ExitCode {
+    unset_empty_settings();
     let config = match Config::parse_from_env(std::env::args_os()) {
         Ok(config) => config,
         Err(ConfigError::Informational(text)) => {
@@ -46,4 +47,15 @@ fn main() -> ExitCode {
             }
         }
     })
+}
+
+/// `PORT=` in an env file or a platform's config means "not set", as it did for LogPaste
+/// (Go's `os.Getenv` gives "" either way): an empty setting takes its default instead of
+/// stopping start-up. Done first, while this is the only thread.
+fn unset_empty_settings() {
+    for name in Config::setting_env_vars() {
+        if std::env::var_os(&name).is_some_and(|value| value.is_empty()) {
+            std::env::remove_var(&name);
+        }
+    }
 }

@@ -190,3 +190,84 @@ async fn lp_behind_proxy_false_still_means_on_and_start_up_warns_about_it() {
         }
     }
 }
+
+/// Env files and platforms' config screens write `NAME=` for "not set". As for LogPaste
+/// (Go's `os.Getenv` reads "" either way), an empty setting takes its default instead of
+/// stopping start-up; so does the image's HEALTHCHECK with `PORT=`. The default port is
+/// 3001, so this test needs 127.0.0.1:3001 free (no other test uses it).
+#[tokio::test]
+async fn empty_settings_in_the_environment_take_their_defaults() {
+    const DEFAULT_PORT: u16 = 3001;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("data/store.db");
+    let mut command = binary_command(&db, DEFAULT_PORT);
+    command.current_dir(dir.path());
+    for name in [
+        "PORT",
+        "DB_PATH",
+        "LP_TITLE",
+        "LP_SUBTITLE",
+        "LP_SHOWDOCS",
+        "LP_MAXSIZE",
+        "LP_PERMINUTELIMIT",
+    ] {
+        command.env(name, "");
+    }
+    let app = spawn_binary(command, &db, DEFAULT_PORT).await;
+    assert!(db.exists(), "the default database path was not used");
+    let client = reqwest::Client::new();
+    let page = client
+        .get(format!("{}/", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<title>LogPaste</title>"), "{page}");
+    assert!(
+        page.contains("id=\"docs\""),
+        "the docs are shown by default"
+    );
+    // The 2 MiB default limit, and no per-minute limit: three uploads of the limit pass.
+    for _ in 0..3 {
+        let status = client
+            .put(format!("{}/", app.address))
+            .body(vec![b'x'; 2 * 1024 * 1024])
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+    }
+    let status = client
+        .put(format!("{}/", app.address))
+        .body(vec![b'x'; 2 * 1024 * 1024 + 1])
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 413);
+
+    // The image's HEALTHCHECK command, run as Docker runs it, with PORT= as well.
+    let dockerfile =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile")).unwrap();
+    let check = dockerfile
+        .split("HEALTHCHECK")
+        .nth(1)
+        .and_then(|rest| rest.split("CMD ").nth(1))
+        .and_then(|rest| rest.lines().next())
+        .expect("the Dockerfile's HEALTHCHECK CMD");
+    let argv: Vec<String> = serde_json::from_str(check).expect("HEALTHCHECK CMD in exec form");
+    let healthy = tokio::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .env("PORT", "")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        healthy.status.success(),
+        "{argv:?}: {}",
+        String::from_utf8_lossy(&healthy.stderr)
+    );
+}
