@@ -1,8 +1,11 @@
 //! Uploading (PUT raw body, POST multipart form) and reading pastes.
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use actix_multipart::Multipart;
+use actix_web::error::PayloadError;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::{Bytes, BytesMut};
@@ -16,6 +19,9 @@ use crate::startup::AppState;
 
 /// The whole upload must arrive within this time, so a slow client cannot hold a slot.
 const UPLOAD_DEADLINE: Duration = Duration::from_secs(120);
+/// A form's body may pass the paste limit by this much: boundaries, part headers and other
+/// small fields. Past it the upload is too large, as LogPaste capped the whole body.
+const FORM_FRAMING_ALLOWANCE: usize = 64 * 1024;
 /// Pastes never change: browsers and proxies may keep them for a year.
 const PASTE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 /// A pasted HTML or SVG file must never run in our origin.
@@ -65,8 +71,32 @@ pub async fn post_paste(
     if !is_multipart {
         return Err(PasteError::NotMultipart);
     }
-    let multipart = Multipart::new(req.headers(), payload);
-    let body = with_deadline(first_form_value(multipart, state.max_paste_bytes)).await??;
+    let limit = state.max_paste_bytes;
+    let body_limit = limit + FORM_FRAMING_ALLOWANCE;
+    if declared_length(&req).is_some_and(|length| length > body_limit as u64) {
+        return Err(too_large(limit));
+    }
+    // Chunked bodies are counted as they arrive: the form is read through to its end when
+    // a text field may still follow a file, and extra parts must not make that endless.
+    let overflowed = Rc::new(Cell::new(false));
+    let mut received = 0usize;
+    let counted = {
+        let overflowed = overflowed.clone();
+        payload.map(move |chunk| {
+            let chunk = chunk?;
+            received += chunk.len();
+            if received > body_limit {
+                overflowed.set(true);
+                return Err(PayloadError::Overflow);
+            }
+            Ok(chunk)
+        })
+    };
+    let multipart = Multipart::new(req.headers(), counted);
+    let body = match with_deadline(first_form_value(multipart, limit)).await? {
+        Err(_) if overflowed.get() => return Err(too_large(limit)),
+        read => read?,
+    };
     let id = store_paste(&state, body).await?;
     let url = format!(
         "{}/{id}\n",

@@ -154,6 +154,86 @@ async fn a_paste_of_exactly_the_limit_is_accepted_and_one_byte_more_is_413() {
     assert_eq!(response.status(), 413);
 }
 
+/// A form's whole body is capped, as LogPaste capped it: the paste limit plus room for the
+/// form's framing. Parts past it (a second file, stray fields) make it too large even when
+/// the paste itself would fit; before, they were read through however large they were.
+#[tokio::test]
+async fn a_form_body_far_over_the_limit_is_413_even_when_the_paste_fits() {
+    let app = spawn_app_with(AppOptions::args(&["--maxsize", "1"])).await;
+    let form_body = |parts: &[(&str, Vec<u8>)]| {
+        let mut body = Vec::new();
+        for (disposition, contents) in parts {
+            body.extend_from_slice(
+                format!("--XyZ\r\nContent-Disposition: form-data; {disposition}\r\n\r\n")
+                    .as_bytes(),
+            );
+            body.extend_from_slice(contents);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(b"--XyZ--\r\n");
+        body
+    };
+    let within = vec![b'a'; MIB];
+    let extra = vec![b'b'; 2 * MIB];
+    let cases = [
+        // Announced by Content-Length: refused before reading.
+        (
+            "length",
+            form_body(&[
+                ("name=\"_\"", b"small".to_vec()),
+                ("name=\"x\"", extra.clone()),
+            ]),
+        ),
+        // Chunked: a file of exactly the limit, then another file, then no text field.
+        (
+            "chunked",
+            form_body(&[
+                ("name=\"f\"; filename=\"a.log\"", within.clone()),
+                ("name=\"g\"; filename=\"b.log\"", extra.clone()),
+            ]),
+        ),
+    ];
+    for (how, body) in cases {
+        let request = app
+            .client
+            .post(&app.address)
+            .header("content-type", "multipart/form-data; boundary=XyZ");
+        let request = if how == "chunked" {
+            let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+                body.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
+            request.body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                chunks,
+            )))
+        } else {
+            request.body(body)
+        };
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 413, "{how}");
+        let text = response.text().await.unwrap();
+        assert!(text.contains("too large"), "{how}: {text}");
+    }
+    // The framing allowance: a file of exactly the limit with a few small fields is fine.
+    let body = form_body(&[
+        ("name=\"empty\"", Vec::new()),
+        ("name=\"f\"; filename=\"a.log\"", within.clone()),
+        ("name=\"g\"; filename=\"b.log\"", b"second file".to_vec()),
+    ]);
+    let response = app
+        .client
+        .post(&app.address)
+        .header("content-type", "multipart/form-data; boundary=XyZ")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let id = id_from_link(&response.text().await.unwrap());
+    assert_eq!(
+        app.get(&format!("/{id}")).await.bytes().await.unwrap(),
+        within
+    );
+}
+
 #[tokio::test]
 async fn oversize_is_refused_without_waiting_for_the_body() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
