@@ -75,7 +75,7 @@ pub struct Config {
         env = "LP_MAXSIZE",
         default_value_t = 2,
         allow_hyphen_values = true,
-        value_parser = clap::value_parser!(u64).range(1..=1024)
+        value_parser = parse_maxsize
     )]
     pub maxsize: u64,
 
@@ -104,6 +104,11 @@ pub struct Config {
     pub warnings: Vec<String>,
 }
 
+/// The largest paste SQLite can store: a row may not pass SQLITE_MAX_LENGTH (10^9 bytes in
+/// the SQLite we build), and 953 MiB leaves room for the row's id and time. LogPaste took
+/// any `-maxsize` and failed on such pastes; we accept the setting and say what applies.
+pub const MAX_STORABLE_MIB: u64 = 953;
+
 /// Why the configuration could not be read: a message for the operator, or help/version
 /// output that should be printed as is.
 #[derive(Debug)]
@@ -129,6 +134,13 @@ impl Config {
             }
         })?;
         config.behind_proxy = env_is_set("LP_BEHIND_PROXY");
+        if config.maxsize > MAX_STORABLE_MIB {
+            config.warnings.push(format!(
+                "maxsize {} MiB is more than SQLite stores in one paste: pastes up to \
+                 {MAX_STORABLE_MIB} MiB are accepted",
+                config.maxsize
+            ));
+        }
         if let Some(value) = std::env::var_os("LP_BEHIND_PROXY") {
             let value = value.to_string_lossy();
             // LogPaste's rule, kept for compatibility: any non-empty value means "on".
@@ -153,10 +165,15 @@ impl Config {
             .collect()
     }
 
+    /// Largest paste accepted, in MiB: `maxsize`, or what SQLite can store if that is less.
+    pub fn max_paste_mib(&self) -> u64 {
+        self.maxsize.min(MAX_STORABLE_MIB)
+    }
+
     /// Largest paste in bytes.
     pub fn max_paste_bytes(&self) -> usize {
-        // maxsize is at most 1024 MiB by validation, so this cannot overflow.
-        (self.maxsize as usize) * 1024 * 1024
+        // At most MAX_STORABLE_MIB MiB, so this cannot overflow.
+        (self.max_paste_mib() as usize) * 1024 * 1024
     }
 }
 
@@ -168,6 +185,19 @@ fn env_is_set(name: &str) -> bool {
 fn first_line(rendered: &str) -> String {
     let line = rendered.lines().next().unwrap_or("invalid arguments");
     line.trim_start_matches("error: ").to_string()
+}
+
+/// A whole number of MiB, 1 or more; any larger number is taken (capped later, with a
+/// warning, at what SQLite stores).
+fn parse_maxsize(value: &str) -> Result<u64, String> {
+    let mib: i128 = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{value}' is not a whole number of MiB"))?;
+    if mib < 1 {
+        return Err(format!("{mib} is less than 1 MiB"));
+    }
+    Ok(u64::try_from(mib).unwrap_or(u64::MAX))
 }
 
 /// Go's `strconv.ParseBool`, plus the yes/no/on/off words people write in env files.

@@ -197,7 +197,7 @@ fn log_effective_config(config: &Config, port: u16) {
         db_path = %config.db_path.display(),
         replication = config.replicated,
         behind_proxy = config.behind_proxy,
-        max_size_mib = config.maxsize,
+        max_size_mib = config.max_paste_mib(),
         per_minute_limit = config.perminutelimit,
         show_docs = config.showdocs,
         title = %config.title,

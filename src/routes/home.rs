@@ -33,7 +33,7 @@ pub async fn homepage(req: HttpRequest, state: web::Data<AppState>) -> HttpRespo
         footer: &config.footer,
         show_docs: config.showdocs,
         base_url: &base_url,
-        max_size_mib: config.maxsize,
+        max_size_mib: config.max_paste_mib(),
     };
     match page.render() {
         Ok(html) => HttpResponse::Ok()

@@ -271,3 +271,86 @@ async fn empty_settings_in_the_environment_take_their_defaults() {
         String::from_utf8_lossy(&healthy.stderr)
     );
 }
+
+/// LogPaste took any `-maxsize`; SQLite stores no row over 10^9 bytes, so a paste past
+/// 953 MiB failed there and answered 503 here. A larger setting now starts with a warning,
+/// the limit in force is 953 MiB everywhere (413, the homepage's check), and a paste of
+/// exactly that size is stored and served whole.
+#[tokio::test]
+async fn a_maxsize_beyond_what_sqlite_stores_is_capped_at_953_mib_with_a_warning() {
+    const STORABLE: usize = 953 * 1024 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let port = free_port();
+    let mut command = binary_command(&db, port);
+    command.args(["-maxsize", "2048"]);
+    let app = spawn_binary(command, &db, port).await;
+    let warning = app
+        .log()
+        .lines()
+        .find(|line| line.contains("WARN") && line.contains("maxsize 2048 MiB"))
+        .map(str::to_string);
+    assert!(
+        warning.is_some_and(|line| line.contains("up to 953 MiB")),
+        "{}",
+        app.log()
+    );
+    let client = reqwest::Client::new();
+    let page = client
+        .get(format!("{}/", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("data-max-size-mib=\"953\""), "{page}");
+
+    // One byte more than storable, announced: refused before the body is sent.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let head = format!(
+            "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            STORABLE + 1
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_to_end(&mut answer),
+        )
+        .await;
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+        assert!(answer.contains("the limit is 953 MiB"), "{answer}");
+    }
+
+    // Exactly storable, streamed (the test never holds it whole): stored and served whole.
+    let chunk = bytes::Bytes::from(vec![b'z'; 1024 * 1024]);
+    let chunks = (0..953).map(move |_| Ok::<_, std::io::Error>(chunk.clone()));
+    let response = client
+        .put(format!("{}/", app.address))
+        .header("content-length", STORABLE.to_string())
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", app.log());
+    let json: serde_json::Value = response.json().await.unwrap();
+    let id = json["id"].as_str().unwrap();
+    let head = client
+        .head(format!("{}/{id}", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(
+        head.headers()["content-length"],
+        STORABLE.to_string().as_str()
+    );
+}
