@@ -216,14 +216,7 @@ async fn empty_settings_in_the_environment_take_their_defaults() {
     let app = spawn_binary(command, &db, DEFAULT_PORT).await;
     assert!(db.exists(), "the default database path was not used");
     let client = reqwest::Client::new();
-    let page = client
-        .get(format!("{}/", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.homepage().await;
     assert!(page.contains("<title>LogPaste</title>"), "{page}");
     assert!(
         page.contains("id=\"docs\""),
@@ -296,14 +289,7 @@ async fn a_maxsize_beyond_what_sqlite_stores_is_capped_at_953_mib_with_a_warning
         app.log()
     );
     let client = reqwest::Client::new();
-    let page = client
-        .get(format!("{}/", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.homepage().await;
     assert!(page.contains("data-max-size-mib=\"953\""), "{page}");
 
     // One byte more than storable, announced: refused before the body is sent.

@@ -194,20 +194,14 @@ async fn a_form_body_far_over_the_limit_is_413_even_when_the_paste_fits() {
         ),
     ];
     for (how, body) in cases {
-        let request = app
-            .client
-            .post(&app.address)
-            .header("content-type", "multipart/form-data; boundary=XyZ");
-        let request = if how == "chunked" {
+        let body = if how == "chunked" {
             let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
                 body.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
-            request.body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-                chunks,
-            )))
+            reqwest::Body::wrap_stream(futures_util::stream::iter(chunks))
         } else {
-            request.body(body)
+            body.into()
         };
-        let response = request.send().await.unwrap();
+        let response = app.post_raw_form(body).await;
         assert_eq!(response.status(), 413, "{how}");
         let text = response.text().await.unwrap();
         assert!(text.contains("too large"), "{how}: {text}");
@@ -218,14 +212,7 @@ async fn a_form_body_far_over_the_limit_is_413_even_when_the_paste_fits() {
         ("name=\"f\"; filename=\"a.log\"", within.clone()),
         ("name=\"g\"; filename=\"b.log\"", b"second file".to_vec()),
     ]);
-    let response = app
-        .client
-        .post(&app.address)
-        .header("content-type", "multipart/form-data; boundary=XyZ")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_raw_form(body).await;
     assert_eq!(response.status(), 200);
     let id = id_from_link(&response.text().await.unwrap());
     assert_eq!(
@@ -346,14 +333,7 @@ async fn bad_posts_get_400_with_a_reason() {
         .contains("multipart/form-data"));
 
     // Multipart with no field and no file.
-    let response = app
-        .client
-        .post(&app.address)
-        .header("content-type", "multipart/form-data; boundary=XyZ")
-        .body("--XyZ--\r\n")
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_raw_form("--XyZ--\r\n").await;
     assert_eq!(response.status(), 400);
     let text = response.text().await.unwrap();
     assert!(
@@ -367,14 +347,7 @@ async fn bad_posts_get_400_with_a_reason() {
         "garbage without boundary",
         "--XyZ\r\nno-colon-header\r\n\r\nx\r\n--XyZ--\r\n",
     ] {
-        let response = app
-            .client
-            .post(&app.address)
-            .header("content-type", "multipart/form-data; boundary=XyZ")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let response = app.post_raw_form(body).await;
         assert_eq!(response.status(), 400, "{body:?}");
     }
     // Multipart without a boundary parameter.
@@ -401,16 +374,11 @@ async fn a_form_cut_off_before_its_closing_boundary_gets_400_at_once() {
     ] {
         for tail in ["", "\r", "\r\n", "\r\n-", "\r\n--"] {
             let body = format!("--XyZ\r\n{part}\r\n\r\nno closing boundary{tail}");
-            let response = app
-                .client
-                .post(&app.address)
-                .header("content-type", "multipart/form-data; boundary=XyZ")
-                .body(body)
-                // Far below the 120 s deadline the bug ran into.
-                .timeout(std::time::Duration::from_secs(30))
-                .send()
-                .await
-                .unwrap_or_else(|err| panic!("{part} + {tail:?}: {err}"));
+            // Far below the 120 s deadline the bug ran into.
+            let response =
+                tokio::time::timeout(std::time::Duration::from_secs(30), app.post_raw_form(body))
+                    .await
+                    .unwrap_or_else(|_| panic!("{part} + {tail:?}: no answer in 30 s"));
             assert_eq!(response.status(), 400, "{part} + {tail:?}");
             let text = response.text().await.unwrap();
             assert!(text.contains("malformed"), "{part} + {tail:?}: {text}");

@@ -118,6 +118,18 @@ impl TestApp {
             .expect("POST sent")
     }
 
+    /// POSTs a hand-made multipart body (boundary `XyZ`) to `/`: for forms a client
+    /// library would refuse to build.
+    pub async fn post_raw_form(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.client
+            .post(format!("{}/", self.address))
+            .header("content-type", "multipart/form-data; boundary=XyZ")
+            .body(body)
+            .send()
+            .await
+            .expect("POST sent")
+    }
+
     /// POSTs a form, asserts success, and returns what the new paste's link serves.
     pub async fn post_form_and_read_back(&self, form: reqwest::multipart::Form) -> Vec<u8> {
         let response = self.post_form(form).await;
@@ -195,6 +207,16 @@ pub struct BinaryApp {
 impl BinaryApp {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// The homepage's HTML.
+    pub async fn homepage(&self) -> String {
+        reqwest::get(format!("{}/", self.address))
+            .await
+            .expect("GET / sent")
+            .text()
+            .await
+            .expect("homepage text")
     }
 
     pub fn pid(&self) -> i32 {

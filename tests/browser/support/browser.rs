@@ -42,6 +42,10 @@ struct ChromeDriver {
 }
 
 impl ChromeDriver {
+    /// Starts chromedriver on a port of its choosing. Even with `--port=0` it sometimes exits
+    /// at once with "bind() failed: Address already in use ... IPv4 port not available"
+    /// (seen once in a full run, the other tests' servers taking ports meanwhile): it binds
+    /// its two address families one after the other, on one number. A new one picks again.
     fn start() -> ChromeDriver {
         for tool in [CHROMIUM, CHROMEDRIVER] {
             assert!(
@@ -49,6 +53,17 @@ impl ChromeDriver {
                 "{tool} is missing: run scripts/setup (it installs Debian's chromium and chromium-driver)"
             );
         }
+        const ATTEMPTS: usize = 5;
+        for _ in 0..ATTEMPTS {
+            if let Some(driver) = ChromeDriver::try_start() {
+                return driver;
+            }
+        }
+        panic!("chromedriver exited before taking a port, {ATTEMPTS} times in a row");
+    }
+
+    /// One start: `None` when chromedriver exited without reporting a port.
+    fn try_start() -> Option<ChromeDriver> {
         let mut child = Command::new(CHROMEDRIVER)
             .arg("--port=0")
             .stdin(Stdio::null())
@@ -63,7 +78,8 @@ impl ChromeDriver {
             .expect("start chromedriver");
         let stdout = child.stdout.take().expect("chromedriver stdout is piped");
         let (port_tx, port_rx) = mpsc::channel();
-        // Keeps reading so chromedriver never blocks on a full pipe.
+        // Keeps reading so chromedriver never blocks on a full pipe; the sender is dropped
+        // when chromedriver's stdout closes, that is when it exits.
         std::thread::spawn(move || {
             let mut port_tx = Some(port_tx);
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -81,12 +97,16 @@ impl ChromeDriver {
         });
         let mut driver = ChromeDriver { child, port: 0 };
         match port_rx.recv_timeout(DRIVER_START_TIMEOUT) {
-            Ok(port) => driver.port = port,
-            Err(_) => {
+            Ok(port) => {
+                driver.port = port;
+                Some(driver)
+            }
+            // Dropping `driver` reaps the exited process and anything it left.
+            Err(mpsc::RecvTimeoutError::Disconnected) => None,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
                 panic!("chromedriver did not report its port within {DRIVER_START_TIMEOUT:?}")
             }
         }
-        driver
     }
 
     fn signal_group(&self, signal: &str) {
