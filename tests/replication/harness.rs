@@ -558,3 +558,20 @@ pub async fn wait_replicated(replica_url: &str, scratch: &Path, ids: &[String], 
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+/// The PID (outside the namespace) of the first child of `parent`. Each thread lists
+/// the children it forked, and a Go program (Litestream) forks from any thread.
+pub fn first_child(parent: u32) -> Option<u32> {
+    let tasks = fs::read_dir(format!("/proc/{parent}/task")).ok()?;
+    let mut children: Vec<u32> = tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|list| {
+            list.split_whitespace()
+                .filter_map(|pid| pid.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect();
+    children.sort_unstable();
+    children.first().copied()
+}

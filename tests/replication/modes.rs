@@ -85,23 +85,6 @@ fn stub_init(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     (init, pid_file)
 }
 
-/// The PID (outside the namespace) of the first child of `parent`. Each thread lists
-/// the children it forked, and a Go program (Litestream) forks from any thread.
-fn first_child(parent: u32) -> Option<u32> {
-    let tasks = fs::read_dir(format!("/proc/{parent}/task")).ok()?;
-    let mut children: Vec<u32> = tasks
-        .filter_map(Result::ok)
-        .filter_map(|task| fs::read_to_string(task.path().join("children")).ok())
-        .flat_map(|list| {
-            list.split_whitespace()
-                .filter_map(|pid| pid.parse().ok())
-                .collect::<Vec<u32>>()
-        })
-        .collect();
-    children.sort_unstable();
-    children.first().copied()
-}
-
 async fn wait_for_file(path: &Path) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

@@ -27,6 +27,29 @@ fn assert_no_secrets(log: &str) {
     }
 }
 
+/// The credentials are Litestream's alone: the app's process (Litestream's child in the
+/// litestream-exec mode these stacks run) is started without them.
+fn assert_the_app_holds_no_bucket_credentials(stack: &Stack) {
+    let litestream = first_child(stack.process.pid()).expect("the entrypoint runs Litestream");
+    let app = first_child(litestream).expect("Litestream runs the app");
+    let environ = fs::read(format!("/proc/{app}/environ")).expect("the app's environment");
+    let environ = String::from_utf8_lossy(&environ);
+    assert!(
+        environ.split('\0').any(|var| var.starts_with("DB_PATH=")),
+        "not the app's environment: {environ}"
+    );
+    for name in ["LITESTREAM_ACCESS_KEY_ID=", "LITESTREAM_SECRET_ACCESS_KEY="] {
+        assert!(
+            !environ.split('\0').any(|var| var.starts_with(name)),
+            "the app was given {name}"
+        );
+    }
+    assert!(
+        !environ.contains(SECRET_KEY),
+        "the app holds the secret key"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_in_the_environment_or_the_replica_url_never_reach_the_log() {
     let dir = temp_dir();
@@ -42,6 +65,7 @@ async fn credentials_in_the_environment_or_the_replica_url_never_reach_the_log()
     fs::create_dir(dir.path().join("first")).expect("first host's folder");
     let mut first = Stack::start(&StackConfig::new(&first_host, &replica), "stack").await;
     let id = put_paste(&http, &first.base_url, b"a paste worth keeping".to_vec()).await;
+    assert_the_app_holds_no_bucket_credentials(&first);
     first.wait_replicating(&moto, BUCKET, PATH).await;
     assert!(first.stop().await.success(), "the first host stops cleanly");
     let first_log = whole_log(&dir.path().join("first").join("stack.log"));
