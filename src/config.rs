@@ -130,7 +130,7 @@ impl Config {
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
                     ConfigError::Informational(err.render().to_string())
                 }
-                _ => ConfigError::Invalid(first_line(&err.render().to_string())),
+                _ => ConfigError::Invalid(with_hint(first_line(&err.render().to_string()))),
             }
         })?;
         config.behind_proxy = env_is_set("LP_BEHIND_PROXY");
@@ -179,6 +179,19 @@ impl Config {
 
 fn env_is_set(name: &str) -> bool {
     std::env::var_os(name).is_some_and(|value| !value.is_empty())
+}
+
+/// `-showdocs false` is two arguments, in Go's flag package as here: the value of a
+/// boolean flag goes after `=`. Say so where clap only sees a stray word.
+fn with_hint(message: String) -> String {
+    let stray_boolean = ["true", "false"]
+        .iter()
+        .any(|word| message.contains(&format!("unexpected argument '{word}'")));
+    if stray_boolean {
+        format!("{message}; a boolean flag takes its value after '=', e.g. -showdocs=false")
+    } else {
+        message
+    }
 }
 
 /// clap's message without its "error: " prefix, usage and hints: one line for the log.

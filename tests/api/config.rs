@@ -35,6 +35,12 @@ fn bad_settings_stop_start_up_with_one_clear_line() {
         ("port not a number", &[], &[("PORT", "abc")], "port"),
         ("port out of range", &[], &[("PORT", "70000")], "port"),
         ("not a boolean", &["-showdocs=maybe"], &[], "showdocs"),
+        (
+            "boolean as a separate word",
+            &["-showdocs", "false"],
+            &[],
+            "-showdocs=false",
+        ),
         ("unknown flag", &["-bogus", "1"], &[], "bogus"),
     ];
     for (case, args, env, mentions) in cases {
