@@ -90,6 +90,11 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot create the database {path}: {source}")]
+    CreateFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot open the database {path}: {source}")]
     Open { path: PathBuf, source: sqlx::Error },
     #[error("cannot migrate the database {path}: {source}")]
@@ -147,6 +152,10 @@ impl Store {
                 source,
             })?;
         }
+        create_private_if_missing(path).map_err(|source| StoreError::CreateFile {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let open_error = |source| StoreError::Open {
             path: path.to_path_buf(),
             source,
@@ -284,6 +293,23 @@ impl StoreCloser {
             }
         }
         self.readers.close().await;
+    }
+}
+
+/// A new database is readable by its owner only (Litestream runs as the same user): whoever
+/// else can log in to the host must not read every paste. SQLite gives the -wal and -shm
+/// files the database file's permissions. An existing file keeps its own.
+fn create_private_if_missing(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(err),
     }
 }
 

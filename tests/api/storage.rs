@@ -222,3 +222,36 @@ async fn a_flood_grows_the_wal_and_a_quiet_spell_gives_its_space_back() {
         assert_eq!(response.bytes().await.unwrap().len(), paste.len());
     }
 }
+
+/// A database the app creates is its owner's alone, and so are its WAL and shared-memory
+/// files: other users of the host must not read every paste. A file that exists keeps
+/// the mode its owner gave it.
+#[tokio::test]
+async fn a_new_database_and_its_wal_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let app = spawn_app().await;
+    app.put_ok("a private log").await;
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", app.db_path.display()));
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared.db");
+    std::fs::write(&shared, b"").unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let app = spawn_app_with(AppOptions {
+        db_path: Some(shared.clone()),
+        ..Default::default()
+    })
+    .await;
+    app.put_ok("a shared log").await;
+    assert_eq!(mode(&shared), 0o640);
+}
