@@ -2,9 +2,26 @@
 
 use tracing_subscriber::EnvFilter;
 
+/// actix-http logs every malformed request at ERROR ("stream error: request parse error"),
+/// before our code sees it: TLS hellos and scanners on a public port would fill the log
+/// with errors that are not ours. The client gets its 400 either way. Off unless
+/// `RUST_LOG` names `actix_http` itself.
+const CLIENT_PROTOCOL_ERRORS_OFF: &str = "actix_http::h1::dispatcher=off";
+
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,actix_server=warn"));
+    // Empty counts as unset, as for every other setting.
+    let from_env = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|directives| !directives.trim().is_empty());
+    let mut filter = from_env
+        .as_deref()
+        .and_then(|directives| EnvFilter::try_new(directives).ok())
+        .unwrap_or_else(|| EnvFilter::new("info,sqlx=warn,actix_server=warn"));
+    if !from_env.is_some_and(|directives| directives.contains("actix_http")) {
+        if let Ok(directive) = CLIENT_PROTOCOL_ERRORS_OFF.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     // A second init (tests start many apps in one process) is harmless: keep the first.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -144,3 +144,49 @@ async fn logs_one_line_per_request_and_the_config_without_secrets() {
         assert!(!log.contains(secret), "{secret} leaked into the log");
     }
 }
+
+/// A request actix cannot parse (a TLS hello, a broken header) gets a 400 from actix itself,
+/// which also logs it at ERROR. Those are the client's errors, not ours: by default they are
+/// not logged, and `RUST_LOG` naming `actix_http` brings them back.
+#[tokio::test]
+async fn malformed_requests_get_400_without_error_lines_unless_asked_for() {
+    async fn start(rust_log: &str, dir: &tempfile::TempDir) -> crate::common::BinaryApp {
+        let db = dir.path().join("store.db");
+        let port = free_port();
+        let mut command = binary_command(&db, port);
+        command.env("RUST_LOG", rust_log);
+        spawn_binary(command, &db, port).await
+    }
+    let (quiet_dir, loud_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let quiet = start("info", &quiet_dir).await;
+    let loud = start("info,actix_http=error", &loud_dir).await;
+    for app in [&quiet, &loud] {
+        for garbage in [
+            &b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n"[..],
+            &b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\0\0\0\0\0\0\0\0\r\n\r\n"[..],
+        ] {
+            let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+                .await
+                .unwrap();
+            stream.write_all(garbage).await.unwrap();
+            let mut answer = vec![0u8; 64];
+            let read = stream.read(&mut answer).await.unwrap();
+            let answer = String::from_utf8_lossy(&answer[..read]);
+            assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        }
+    }
+    // The loud app logs them: that is how long the lines take to appear.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while loud.log().matches("stream error").count() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "actix never logged the malformed requests:\n{}",
+            loud.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let log = quiet.log();
+    assert!(!log.contains("stream error"), "{log}");
+    assert!(!log.contains("ERROR"), "{log}");
+}
