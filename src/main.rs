@@ -51,9 +51,11 @@ fn main() -> ExitCode {
 
 /// `PORT=` in an env file or a platform's config means "not set", as it did for LogPaste
 /// (Go's `os.Getenv` gives "" either way): an empty setting takes its default instead of
-/// stopping start-up. Done first, while this is the only thread.
+/// stopping start-up (an empty log filter would log nothing). Done first, while this is
+/// the only thread.
 fn unset_empty_settings() {
-    for name in Config::setting_env_vars() {
+    let log_filter = telemetry::FILTER_VAR.to_string();
+    for name in Config::setting_env_vars().into_iter().chain([log_filter]) {
         if std::env::var_os(&name).is_some_and(|value| value.is_empty()) {
             std::env::remove_var(&name);
         }

@@ -451,6 +451,14 @@ impl Stack {
         self.process.wait_exit(Duration::from_secs(60)).await
     }
 
+    /// In the litestream-exec mode: the PIDs of Litestream (the entrypoint's child) and of
+    /// the app (Litestream's child).
+    pub fn litestream_and_app_pids(&self) -> (u32, u32) {
+        let litestream = first_child(self.process.pid()).expect("the entrypoint has a child");
+        let app = first_child(litestream).expect("Litestream has a child");
+        (litestream, app)
+    }
+
     /// The host dies: SIGKILL to every process of the stack at once.
     pub fn kill_all(&mut self) {
         self.process.signal_group("KILL");

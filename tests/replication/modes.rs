@@ -61,13 +61,12 @@ fn require_root(what: &str) {
 /// The litestream-exec mode: the entrypoint stays (for the last sync after Litestream),
 /// its child is Litestream, and Litestream's child is the app.
 fn assert_litestream_runs_the_app(stack: &Stack) {
-    let litestream = first_child(stack.process.pid()).expect("the entrypoint has a child");
+    let (litestream, app) = stack.litestream_and_app_pids();
     assert_runs(
         litestream,
         litestream_bin(),
         "the entrypoint runs Litestream",
     );
-    let app = first_child(litestream).expect("Litestream has a child");
     assert_runs(app, APP_BIN, "Litestream runs the app as its child");
 }
 

@@ -30,8 +30,7 @@ fn assert_no_secrets(log: &str) {
 /// The credentials are Litestream's alone: the app's process (Litestream's child in the
 /// litestream-exec mode these stacks run) is started without them.
 fn assert_the_app_holds_no_bucket_credentials(stack: &Stack) {
-    let litestream = first_child(stack.process.pid()).expect("the entrypoint runs Litestream");
-    let app = first_child(litestream).expect("Litestream runs the app");
+    let (_, app) = stack.litestream_and_app_pids();
     let environ = fs::read(format!("/proc/{app}/environ")).expect("the app's environment");
     let environ = String::from_utf8_lossy(&environ);
     assert!(
