@@ -54,7 +54,7 @@ fn main() -> ExitCode {
 /// stopping start-up (an empty log filter would log nothing). Done first, while this is
 /// the only thread.
 fn unset_empty_settings() {
-    let log_filter = telemetry::FILTER_VAR.to_string();
+    let log_filter = tracing_subscriber::EnvFilter::DEFAULT_ENV.to_string();
     for name in Config::setting_env_vars().into_iter().chain([log_filter]) {
         if std::env::var_os(&name).is_some_and(|value| value.is_empty()) {
             std::env::remove_var(&name);

@@ -8,11 +8,8 @@ use tracing_subscriber::EnvFilter;
 /// `RUST_LOG` names `actix_http` itself.
 const CLIENT_PROTOCOL_ERRORS_OFF: &str = "actix_http::h1::dispatcher=off";
 
-/// The environment variable that holds the log filter.
-pub const FILTER_VAR: &str = "RUST_LOG";
-
 pub fn init() {
-    let from_env = std::env::var(FILTER_VAR).ok();
+    let from_env = std::env::var(EnvFilter::DEFAULT_ENV).ok();
     let mut filter = from_env
         .as_deref()
         .and_then(|directives| EnvFilter::try_new(directives).ok())

@@ -131,7 +131,7 @@ fn read_app_help(env: &mut ImageEnv) {
 
 /// Names in `env = "NAME"` attributes, and string literals passed straight to a function
 /// whose name mentions env or var (`std::env::var("X")`, `env_is_set("X")`).
-/// `EnvFilter::from_default_env` reads `RUST_LOG`.
+/// `EnvFilter::from_default_env`, and a read of `EnvFilter::DEFAULT_ENV`, mean `RUST_LOG`.
 pub fn env_names_in_rust(source: &str) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     for (quote, _) in source.match_indices('"') {
@@ -154,7 +154,7 @@ pub fn env_names_in_rust(source: &str) -> BTreeSet<String> {
             names.insert(literal.to_string());
         }
     }
-    if source.contains("from_default_env") {
+    if source.contains("from_default_env") || source.contains("EnvFilter::DEFAULT_ENV") {
         names.insert("RUST_LOG".to_string());
     }
     names
