@@ -37,6 +37,8 @@ pub enum PasteError {
     NotFound,
     #[error("storage is unavailable, please try again later")]
     Storage(#[source] StoreError),
+    #[error("the server is out of disk space: the paste was not stored")]
+    StorageFull,
 }
 
 fn retry_after_secs(retry_after: &Duration) -> u64 {
@@ -46,6 +48,13 @@ fn retry_after_secs(retry_after: &Duration) -> u64 {
 
 impl From<StoreError> for PasteError {
     fn from(err: StoreError) -> Self {
+        if let StoreError::DiskFull = err {
+            // The writer has logged the failure; this says what the operator must do.
+            tracing::error!(
+                "upload refused: the disk holding the database is full; free some space"
+            );
+            return PasteError::StorageFull;
+        }
         // The detail goes to the log, never to the client.
         tracing::error!(error = %err, "storage failure");
         PasteError::Storage(err)
@@ -65,6 +74,7 @@ impl ResponseError for PasteError {
             PasteError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             PasteError::NotFound => StatusCode::NOT_FOUND,
             PasteError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+            PasteError::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
         }
     }
 

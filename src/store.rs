@@ -112,6 +112,27 @@ pub enum StoreError {
     WriterStopped,
     #[error("commit failed: {0}")]
     CommitFailed(String),
+    #[error("the disk holding the database is full")]
+    DiskFull,
+}
+
+impl StoreError {
+    /// What the writer tells each upload of a batch that failed with `self`.
+    fn for_each_upload(&self) -> StoreError {
+        match self {
+            StoreError::Database(err) if is_disk_full(err) => StoreError::DiskFull,
+            other => StoreError::CommitFailed(other.to_string()),
+        }
+    }
+}
+
+/// SQLITE_FULL: the disk (or the file size limit) has no room for the write.
+fn is_disk_full(err: &sqlx::Error) -> bool {
+    const SQLITE_FULL: i32 = 13;
+    err.as_database_error()
+        .and_then(|err| err.code())
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| code & 0xff == SQLITE_FULL)
 }
 
 /// What the writer task is asked to do.
@@ -565,12 +586,11 @@ async fn run_writer(
             }
             Err(err) => {
                 tracing::error!(error = %err, uploads = uploads.len(), "write failed");
-                let message = err.to_string();
                 for (_, reply) in uploads {
-                    let _ = reply.send(Err(StoreError::CommitFailed(message.clone())));
+                    let _ = reply.send(Err(err.for_each_upload()));
                 }
                 for reply in pings {
-                    let _ = reply.send(Err(StoreError::CommitFailed(message.clone())));
+                    let _ = reply.send(Err(err.for_each_upload()));
                 }
             }
         }
@@ -699,10 +719,18 @@ async fn checkpoint(conn: &mut SqliteConnection, mode: &str) -> Result<i64, sqlx
     Ok(wal_pages)
 }
 
+// The writer's transactions are plain BEGIN/COMMIT/ROLLBACK statements, not sqlx's
+// `Transaction`: when a COMMIT fails (a full disk), SQLite may or may not have rolled back
+// already, and sqlx's count of open transactions goes wrong either way. Its next
+// "transaction" was then a savepoint inside one that never committed: uploads were
+// acknowledged and lost. A ROLLBACK after every failure is what SQLite's documentation
+// asks for; it fails harmlessly when SQLite already rolled back, and if a transaction
+// stayed open regardless, the next BEGIN fails instead of acknowledging anything.
+
 /// Takes and releases the write lock, writing nothing.
 async fn take_write_lock(conn: &mut SqliteConnection) -> Result<(), StoreError> {
-    let tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    tx.rollback().await?;
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+    sqlx::query("ROLLBACK").execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -710,8 +738,21 @@ async fn commit_batch(
     conn: &mut SqliteConnection,
     uploads: &[(Bytes, oneshot::Sender<Result<String, StoreError>>)],
 ) -> Result<Vec<String>, StoreError> {
+    let outcome = insert_and_commit(conn, uploads).await;
+    if outcome.is_err() {
+        if let Err(err) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
+            tracing::debug!(error = %err, "rollback after a failed write");
+        }
+    }
+    outcome
+}
+
+async fn insert_and_commit(
+    conn: &mut SqliteConnection,
+    uploads: &[(Bytes, oneshot::Sender<Result<String, StoreError>>)],
+) -> Result<Vec<String>, StoreError> {
     let created = creation_time();
-    let mut tx = conn.begin().await?;
+    sqlx::query("BEGIN").execute(&mut *conn).await?;
     let mut ids: Vec<Option<String>> = vec![None; uploads.len()];
     for _ in 0..ID_ATTEMPTS {
         // Fresh ids for every upload still without one, distinct within the batch, so the
@@ -729,7 +770,7 @@ async fn commit_batch(
         if candidates.is_empty() {
             break;
         }
-        let inserted = insert_rows(&mut tx, &created, uploads, &candidates).await?;
+        let inserted = insert_rows(conn, &created, uploads, &candidates).await?;
         for (upload, id) in candidates {
             if inserted.contains(&id) {
                 ids[upload] = Some(id);
@@ -742,7 +783,7 @@ async fn commit_batch(
         .into_iter()
         .collect::<Option<Vec<String>>>()
         .ok_or(StoreError::IdsExhausted)?;
-    tx.commit().await?;
+    sqlx::query("COMMIT").execute(&mut *conn).await?;
     Ok(ids)
 }
 
@@ -750,7 +791,7 @@ async fn commit_batch(
 /// round trip to SQLite's worker thread) and returns the ids that went in; an id that
 /// clashes with a stored paste is skipped (OR IGNORE) and missing from the answer.
 async fn insert_rows(
-    tx: &mut SqliteConnection,
+    conn: &mut SqliteConnection,
     created: &str,
     uploads: &[(Bytes, oneshot::Sender<Result<String, StoreError>>)],
     candidates: &[(usize, String)],
@@ -766,7 +807,7 @@ async fn insert_rows(
         for (upload, id) in chunk {
             query = query.bind(id.as_str()).bind(&uploads[*upload].0[..]);
         }
-        for row in query.fetch_all(&mut *tx).await? {
+        for row in query.fetch_all(&mut *conn).await? {
             inserted.insert(row.try_get::<String, _>(0)?);
         }
     }
@@ -829,6 +870,36 @@ mod tests {
             .into_iter()
             .collect::<Result<Vec<String>, _>>()
             .unwrap()
+    }
+
+    /// A write that fails inside the transaction (here the table is briefly renamed away;
+    /// in production a full disk or no free id) must not leave the transaction open, or
+    /// every later BEGIN fails and the store takes no upload again.
+    #[tokio::test]
+    async fn a_failed_write_leaves_no_transaction_open() {
+        let folder = tempfile::tempdir().unwrap();
+        let (store, closer) = open_store(&folder).await;
+        let other = rusqlite::Connection::open(folder.path().join("store.db")).unwrap();
+        other
+            .execute_batch("ALTER TABLE entries RENAME TO entries_away")
+            .unwrap();
+        let failed = store.insert(Bytes::from_static(b"lost")).await;
+        assert!(failed.is_err(), "inserted without a table: {failed:?}");
+        other
+            .execute_batch("ALTER TABLE entries_away RENAME TO entries")
+            .unwrap();
+        let id = store
+            .insert(Bytes::from_static(b"kept"))
+            .await
+            .expect("the writer takes uploads again");
+        let kept: String = other
+            .query_row("SELECT contents FROM entries WHERE id = ?1", [&id], |row| {
+                row.get(0)
+            })
+            .expect("the upload is committed");
+        assert_eq!(kept, "kept");
+        drop(store);
+        closer.close().await;
     }
 
     #[test]

@@ -255,3 +255,147 @@ async fn a_new_database_and_its_wal_are_readable_by_their_owner_only() {
     app.put_ok("a shared log").await;
     assert_eq!(mode(&shared), 0o640);
 }
+
+/// A small tmpfs mounted for one test (mounting needs root; CI runs as root), unmounted
+/// on drop.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("mount runs");
+        assert!(
+            status.success(),
+            "mounting a tmpfs needs root; CI runs as root"
+        );
+        SmallDisk { dir }
+    }
+
+    fn resize(&self, size: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(self.dir.path())
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "remounting the tmpfs failed");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        // Lazy: the app may still be exiting when a failed assertion drops us.
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// A different log-like text for each `seed`, `len` bytes long.
+fn log_text(seed: u64, len: usize) -> String {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut text = String::with_capacity(len + 64);
+    while text.len() < len {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+        text.push_str(&format!("{seed} {state:016x} worker ok\n"));
+    }
+    text.truncate(len);
+    text
+}
+
+/// A full disk refuses uploads with 507 and a reason, loses none that it acknowledged
+/// (before, after, or across a crash), and takes uploads again once space is freed.
+/// Before the fix, the failed COMMIT left sqlx's transaction bookkeeping wrong: the next
+/// uploads were answered 200 inside a transaction that never committed, and vanished.
+#[tokio::test]
+async fn a_full_disk_refuses_uploads_with_507_and_loses_nothing_it_acknowledged() {
+    let disk = SmallDisk::mount("2m");
+    let log_dir = tempfile::tempdir().unwrap();
+    let db = disk.dir.path().join("store.db");
+    let start = |port| {
+        crate::common::spawn_binary_logging_to(
+            crate::common::binary_command(&db, port),
+            &db,
+            port,
+            log_dir.path().join("logpaste.log"),
+        )
+    };
+    let app = start(crate::common::free_port()).await;
+    let client = reqwest::Client::new();
+    let mut stored = Vec::new();
+    let mut refused = 0;
+    // Big pastes fill the 2 MiB disk within a few uploads; small ones then try the space
+    // left in the last pages.
+    let sizes = std::iter::repeat_n(300_000, 12).chain(std::iter::repeat_n(1_000, 20));
+    for (seed, size) in (0..).zip(sizes) {
+        let body = log_text(seed, size);
+        let response = client
+            .put(format!("{}/", app.address))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        match status.as_u16() {
+            200 => {
+                let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+                stored.push((json["id"].as_str().unwrap().to_string(), body));
+            }
+            507 => {
+                assert_eq!(
+                    text,
+                    "the server is out of disk space: the paste was not stored\n"
+                );
+                refused += 1;
+            }
+            other => panic!("upload {seed} of {size} bytes: {other} {text}"),
+        }
+    }
+
+    let read_back = |address: String, stored: Vec<(String, String)>| {
+        let client = client.clone();
+        async move {
+            for (id, body) in stored {
+                let response = client.get(format!("{address}/{id}")).send().await.unwrap();
+                assert_eq!(response.status(), 200, "{id} was acknowledged, then lost");
+                assert!(response.text().await.unwrap() == body, "{id} changed");
+            }
+        }
+    };
+    read_back(app.address.clone(), stored.clone()).await;
+    assert!(refused >= 5, "the disk never filled: {refused} refused");
+    assert!(stored.len() >= 3, "only {} uploads stored", stored.len());
+    let log = std::fs::read_to_string(log_dir.path().join("logpaste.log")).unwrap();
+    assert!(
+        log.contains("the disk holding the database is full; free some space"),
+        "{log}"
+    );
+
+    disk.resize("16m");
+    for seed in 100..103 {
+        let body = log_text(seed, 300_000);
+        let response = client
+            .put(format!("{}/", app.address))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "uploads fail after space was freed");
+        let json: serde_json::Value = response.json().await.unwrap();
+        stored.push((json["id"].as_str().unwrap().to_string(), body));
+    }
+
+    app.signal("KILL");
+    drop(app);
+    let app = start(crate::common::free_port()).await;
+    read_back(app.address.clone(), stored).await;
+}

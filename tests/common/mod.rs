@@ -266,8 +266,18 @@ pub fn binary_command(db_path: &Path, port: u16) -> Command {
 
 /// Starts the binary and waits (bounded) until `/healthz` answers 200. Its log goes to
 /// `logpaste.log` beside the database (appended, so restarts keep earlier lines).
-pub async fn spawn_binary(mut command: Command, db_path: &Path, port: u16) -> BinaryApp {
+pub async fn spawn_binary(command: Command, db_path: &Path, port: u16) -> BinaryApp {
     let log_path = db_path.with_file_name("logpaste.log");
+    spawn_binary_logging_to(command, db_path, port, log_path).await
+}
+
+/// As `spawn_binary`, with the log appended to `log_path`.
+pub async fn spawn_binary_logging_to(
+    mut command: Command,
+    db_path: &Path,
+    port: u16,
+    log_path: PathBuf,
+) -> BinaryApp {
     if let Some(parent) = log_path.parent() {
         std::fs::create_dir_all(parent).expect("log folder");
     }
