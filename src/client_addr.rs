@@ -106,7 +106,8 @@ fn is_sane_host(host: &str) -> bool {
                 && !name.starts_with(['-', '.'])
                 && name
                     .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+                    // `_`: Docker Compose service names and internal hostnames use it.
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
             (ok, port)
         }
     };
@@ -159,6 +160,7 @@ mod tests {
     fn hosts_with_odd_characters_are_refused() {
         assert!(is_sane_host("paste.example.com:8443"));
         assert!(is_sane_host("[::1]:3001"));
+        assert!(is_sane_host("logpaste_app:3001"));
         assert!(!is_sane_host("evil.com/path"));
         assert!(!is_sane_host("a b"));
         assert!(!is_sane_host("x\"onload"));

@@ -33,6 +33,8 @@ pub enum PasteError {
         per_minute: u32,
         retry_after: Duration,
     },
+    #[error("uploads in Content-Encoding {0:?} are not accepted: send the text as is, or gzip it")]
+    UnsupportedEncoding(String),
     #[error("entry not found")]
     NotFound,
     #[error("storage is unavailable, please try again later")]
@@ -70,6 +72,7 @@ impl ResponseError for PasteError {
             | PasteError::NoFormField
             | PasteError::BodyRead(_) => StatusCode::BAD_REQUEST,
             PasteError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            PasteError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             PasteError::UploadTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             PasteError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             PasteError::NotFound => StatusCode::NOT_FOUND,

@@ -43,7 +43,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::put().to(paste::put_paste))
                 .route(web::method(Method::OPTIONS).to(paste::preflight))
                 .route(get_or_head().to(paste::not_found)),
-        );
+        )
+        // Request targets no path pattern matches (`*`, `x`): the same 404 with its message.
+        .default_service(web::to(paste::not_found));
 }
 
 /// actix answers a method a path does not take with an empty 405; clients (LogPaste's JS

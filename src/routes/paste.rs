@@ -42,7 +42,10 @@ pub async fn put_paste(
     // Room for the declared length up front: no doubling and copying while reading.
     // Within the limit, and only reserved: pages a short body never fills cost nothing.
     let expected = declared.map_or(0, |length| length as usize);
-    let body = with_deadline(read_limited(payload, limit, expected)).await??;
+    let coding = content_coding(&req)?;
+    let body = payload.map(|chunk| chunk.map_err(describe_payload_error));
+    let body = with_deadline(read_limited(body, limit, expected)).await??;
+    let body = decode(coding, body, limit).await?;
     let id = store_paste(&state, body).await?;
     // A newline after the JSON, as Go's encoder wrote it: `curl -T` output ends its line.
     let mut json = serde_json::json!({ "id": id }).to_string();
@@ -76,6 +79,16 @@ pub async fn post_paste(
     if declared_length(&req).is_some_and(|length| length > body_limit as u64) {
         return Err(too_large(limit));
     }
+    let coding = content_coding(&req)?;
+    if coding != ContentCoding::Identity {
+        // A compressed form is read whole (it is small) and decoded within the same cap.
+        let raw = payload.map(|chunk| chunk.map_err(describe_payload_error));
+        let raw = with_deadline(read_limited(raw, body_limit, 0)).await??;
+        let form = decode(coding, raw, body_limit).await?;
+        let form = futures_util::stream::once(async { Ok::<_, PayloadError>(form) });
+        let body = first_form_value(Multipart::new(req.headers(), form), limit).await?;
+        return answer_link(&req, &state, body).await;
+    }
     // Chunked bodies are counted as they arrive: the form is read through to its end when
     // a text field may still follow a file, and extra parts must not make that endless.
     let overflowed = Rc::new(Cell::new(false));
@@ -97,14 +110,95 @@ pub async fn post_paste(
         Err(_) if overflowed.get() => return Err(too_large(limit)),
         read => read?,
     };
-    let id = store_paste(&state, body).await?;
+    answer_link(&req, &state, body).await
+}
+
+/// Stores a form's paste and answers its URL.
+async fn answer_link(
+    req: &HttpRequest,
+    state: &AppState,
+    body: Bytes,
+) -> Result<HttpResponse, PasteError> {
+    let id = store_paste(state, body).await?;
     let url = format!(
         "{}/{id}\n",
-        client_addr::base_url(&req, state.config.behind_proxy)
+        client_addr::base_url(req, state.config.behind_proxy)
     );
     Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
         .body(url))
+}
+
+/// How an upload's body is compressed in transit (log shippers gzip theirs).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ContentCoding {
+    Identity,
+    Gzip,
+    /// HTTP's "deflate" is the zlib format (RFC 9110 8.4.1.2).
+    Deflate,
+}
+
+/// Codings we cannot decode are refused rather than stored as bytes nobody could read.
+fn content_coding(req: &HttpRequest) -> Result<ContentCoding, PasteError> {
+    let Some(value) = req.headers().get(header::CONTENT_ENCODING) else {
+        return Ok(ContentCoding::Identity);
+    };
+    let value = value.to_str().unwrap_or("?").trim().to_ascii_lowercase();
+    match value.as_str() {
+        "" | "identity" => Ok(ContentCoding::Identity),
+        "gzip" | "x-gzip" => Ok(ContentCoding::Gzip),
+        "deflate" => Ok(ContentCoding::Deflate),
+        _ => Err(PasteError::UnsupportedEncoding(value)),
+    }
+}
+
+/// The text a compressed body carries, at most `limit` bytes of it: the output is capped as
+/// it is produced, so a small bomb cannot take memory (or the disk) before the limit bites.
+async fn decode(coding: ContentCoding, body: Bytes, limit: usize) -> Result<Bytes, PasteError> {
+    use std::io::Read;
+    if coding == ContentCoding::Identity {
+        return Ok(body);
+    }
+    let decoded = web::block(move || -> Result<Vec<u8>, PasteError> {
+        let reader: Box<dyn Read> = match coding {
+            ContentCoding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&body[..])),
+            _ => Box::new(flate2::read::ZlibDecoder::new(&body[..])),
+        };
+        let mut text = Vec::new();
+        reader
+            .take(limit as u64 + 1)
+            .read_to_end(&mut text)
+            .map_err(|err| {
+                PasteError::BodyRead(format!("the body is not valid {}: {err}", coding.name()))
+            })?;
+        if text.len() > limit {
+            return Err(too_large(limit));
+        }
+        Ok(text)
+    })
+    .await
+    .map_err(|err| PasteError::BodyRead(format!("decoding was interrupted: {err}")))??;
+    Ok(Bytes::from(decoded))
+}
+
+impl ContentCoding {
+    fn name(self) -> &'static str {
+        match self {
+            ContentCoding::Identity => "identity",
+            ContentCoding::Gzip => "gzip",
+            ContentCoding::Deflate => "deflate",
+        }
+    }
+}
+
+/// actix's own wording leaks Rust debug output (`payload reached EOF before completing: None`).
+fn describe_payload_error(err: PayloadError) -> String {
+    match err {
+        PayloadError::Incomplete(None) => {
+            "the body ended early, or its chunked framing is malformed".to_owned()
+        }
+        other => other.to_string(),
+    }
 }
 
 /// `GET /{id}`: the paste's bytes, exactly as uploaded.
@@ -140,13 +234,31 @@ pub async fn not_found() -> Result<HttpResponse, PasteError> {
     Err(PasteError::NotFound)
 }
 
-/// CORS preflight: browser clients on other origins may PUT and POST.
-pub async fn preflight() -> HttpResponse {
+/// CORS preflight: browser clients on other origins may PUT and POST, with whatever
+/// headers their app adds to every request (`X-Requested-With`, `Authorization`): no
+/// credentials are ever allowed, so naming them opens nothing.
+pub async fn preflight(req: HttpRequest) -> HttpResponse {
+    let requested = req
+        .headers()
+        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .filter(|value| is_header_name_list(value.as_bytes()))
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_static("Content-Type"));
     HttpResponse::Ok()
         .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, PUT, POST"))
-        .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "Content-Type"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, requested))
         .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
+        .insert_header((header::VARY, "Access-Control-Request-Headers"))
         .finish()
+}
+
+/// `a, b-c, x_y`: header names (RFC 9110 tokens) separated by commas.
+fn is_header_name_list(value: &[u8]) -> bool {
+    !value.is_empty()
+        && value.len() <= 1024
+        && value
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~, ".contains(&b))
 }
 
 fn if_none_match(req: &HttpRequest, etag: &str) -> bool {
@@ -154,8 +266,10 @@ fn if_none_match(req: &HttpRequest, etag: &str) -> bool {
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
+            // Weak comparison (RFC 9110 13.1.2): proxies that compress turn our tag weak.
             v.split(',')
-                .any(|tag| tag.trim() == etag || tag.trim() == "*")
+                .map(str::trim)
+                .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
         })
 }
 

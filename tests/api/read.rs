@@ -53,6 +53,12 @@ async fn unknown_and_hostile_ids_are_404_entry_not_found() {
     }
     let unicode = app.get("/ünïcödé").await;
     assert_eq!(unicode.status(), 404);
+    // Request targets that are not paths at all get the same answer, with its message.
+    for target in ["*", "x", "AAAAAAAA"] {
+        let answer = raw_get(app.port, target).await;
+        assert!(answer.starts_with("HTTP/1.1 404"), "{target}: {answer}");
+        assert!(answer.ends_with("entry not found\n"), "{target}: {answer}");
+    }
 }
 
 #[tokio::test]
@@ -88,6 +94,25 @@ async fn pastes_cannot_run_script_and_are_cached_as_immutable() {
         .unwrap();
     assert_eq!(revalidated.status(), 304);
     assert!(revalidated.bytes().await.unwrap().is_empty());
+    // A proxy that compresses makes our tag weak; If-None-Match compares weakly.
+    for tags in [format!("W/{etag}"), format!("\"other\", W/{etag}")] {
+        let revalidated = app
+            .client
+            .get(format!("{}/{id}", app.address))
+            .header("if-none-match", &tags)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(revalidated.status(), 304, "{tags}");
+    }
+    let other = app
+        .client
+        .get(format!("{}/{id}", app.address))
+        .header("if-none-match", "W/\"AAAAAAAA\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200);
 }
 
 #[tokio::test]
@@ -109,7 +134,26 @@ async fn preflight_allows_cross_origin_uploads() {
         for method in ["GET", "PUT", "POST"] {
             assert!(methods.contains(method), "{methods}");
         }
+        assert_eq!(headers["access-control-allow-headers"], "Content-Type");
     }
+    // Headers an embedding app adds to every request are allowed, so its uploads go through.
+    let response = app
+        .client
+        .request(reqwest::Method::OPTIONS, format!("{}/", app.address))
+        .header("origin", "https://device.example")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "x-requested-with,authorization",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["access-control-allow-headers"],
+        "x-requested-with,authorization"
+    );
+    assert_eq!(response.headers()["vary"], "Access-Control-Request-Headers");
     // Error answers can be read cross-origin too (the JS client shows their text).
     let response = app.put("").await;
     assert_eq!(response.status(), 400);

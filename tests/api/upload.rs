@@ -58,6 +58,113 @@ async fn put_on_any_path_is_an_upload() {
     }
 }
 
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// Log shippers gzip their bodies: the paste is the text they carry, the limit applies to
+/// that text (a small bomb is refused), and a coding we cannot read is refused, not stored.
+#[tokio::test]
+async fn compressed_uploads_are_stored_decoded_within_the_limit() {
+    let app = spawn_app().await;
+    let put = |coding: &'static str, body: Vec<u8>| {
+        app.client
+            .put(format!("{}/", app.address))
+            .header("content-encoding", coding)
+            .body(body)
+            .send()
+    };
+    let text = "2026-11-26 level=info msg=\"gzip upload\"\n".repeat(1000);
+    let deflated = {
+        use std::io::Write;
+        let mut encoder =
+            flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(text.as_bytes()).unwrap();
+        encoder.finish().unwrap()
+    };
+    for (coding, body) in [("gzip", gzip(text.as_bytes())), ("deflate", deflated)] {
+        let response = put(coding, body).await.unwrap();
+        assert_eq!(response.status(), 200, "{coding}");
+        let json: serde_json::Value = response.json().await.unwrap();
+        let back = app.get(&format!("/{}", json["id"].as_str().unwrap())).await;
+        assert!(back.text().await.unwrap() == text, "{coding} paste differs");
+    }
+
+    // A form, gzipped whole.
+    let form =
+        "--XX\r\nContent-Disposition: form-data; name=\"_\"\r\n\r\ngzipped form\r\n--XX--\r\n";
+    let response = app
+        .client
+        .post(format!("{}/", app.address))
+        .header("content-type", "multipart/form-data; boundary=XX")
+        .header("content-encoding", "gzip")
+        .body(gzip(form.as_bytes()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let link = response.text().await.unwrap();
+    let back = app.get(&format!("/{}", id_from_link(&link))).await;
+    assert_eq!(back.text().await.unwrap(), "gzipped form");
+
+    // 3 MiB of zeros gzip to a few KiB; decoded, they pass the 2 MiB limit.
+    let bomb = gzip(&vec![0u8; 3 * 1024 * 1024]);
+    assert!(bomb.len() < 16 * 1024);
+    let response = put("gzip", bomb).await.unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(
+        response.text().await.unwrap(),
+        "paste too large: the limit is 2 MiB\n"
+    );
+
+    let response = put("gzip", b"not gzip at all".to_vec()).await.unwrap();
+    assert_eq!(response.status(), 400);
+    let message = response.text().await.unwrap();
+    assert!(message.contains("not valid gzip"), "{message}");
+
+    let response = put("br", b"x".to_vec()).await.unwrap();
+    assert_eq!(response.status(), 415);
+    assert_eq!(
+        response.text().await.unwrap(),
+        "uploads in Content-Encoding \"br\" are not accepted: send the text as is, or gzip it\n"
+    );
+}
+
+/// actix's own wording for a broken chunked body was `payload reached EOF before completing: None`.
+#[tokio::test]
+async fn a_malformed_chunked_body_is_explained_in_plain_words() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    stream
+        .write_all(
+            b"PUT / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .expect("answered")
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.ends_with(
+            "could not read the request body: the body ended early, or its chunked framing is malformed\n"
+        ),
+        "{answer}"
+    );
+}
+
 #[tokio::test]
 async fn odd_bytes_round_trip_exactly() {
     let app = spawn_app().await;
