@@ -114,6 +114,10 @@ pub enum StoreError {
     CommitFailed(String),
     #[error("the disk holding the database is full")]
     DiskFull,
+    #[error("the database {path} is read-only: the app must be able to write it (check its owner, mode and mount)")]
+    ReadOnly { path: PathBuf },
+    #[error("{0} was deleted or replaced while the app ran: uploads are refused until the app restarts (with Litestream, restart the container so that it restores from the replica)")]
+    FileReplaced(PathBuf),
 }
 
 impl StoreError {
@@ -126,13 +130,61 @@ impl StoreError {
     }
 }
 
-/// SQLITE_FULL: the disk (or the file size limit) has no room for the write.
+/// SQLITE_FULL: the disk (or the file size limit) has no room for the write. Also
+/// SQLITE_IOERR_SHMSIZE: the `-shm` file could not grow by its next 32 KiB, which on a
+/// full disk is what a commit meets when the WAL crosses a multiple of ~4,000 pages.
 fn is_disk_full(err: &sqlx::Error) -> bool {
     const SQLITE_FULL: i32 = 13;
+    const SQLITE_IOERR_SHMSIZE: i32 = 10 | (19 << 8);
     err.as_database_error()
         .and_then(|err| err.code())
         .and_then(|code| code.parse::<i32>().ok())
-        .is_some_and(|code| code & 0xff == SQLITE_FULL)
+        .is_some_and(|code| code & 0xff == SQLITE_FULL || code == SQLITE_IOERR_SHMSIZE)
+}
+
+/// The database file and its WAL as the writer opened them. Someone deleting or replacing
+/// them under a running app (a clean-up script, a restore by hand) leaves the writer
+/// committing to files no path names any more: every upload would be answered and lost.
+struct OpenedFiles {
+    database: PathBuf,
+    wal: PathBuf,
+    database_id: Option<(u64, u64)>,
+    wal_id: Option<(u64, u64)>,
+}
+
+impl OpenedFiles {
+    fn new(database: &Path, wal: &Path) -> Self {
+        let mut files = OpenedFiles {
+            database: database.to_path_buf(),
+            wal: wal.to_path_buf(),
+            database_id: file_id(database),
+            wal_id: None,
+        };
+        files.wal_id = file_id(wal);
+        files
+    }
+
+    /// Err when a path no longer names the file opened (a WAL that did not exist yet is
+    /// taken as it first appears).
+    fn check(&mut self) -> Result<(), StoreError> {
+        if self.database_id.is_none() || file_id(&self.database) != self.database_id {
+            return Err(StoreError::FileReplaced(self.database.clone()));
+        }
+        match (self.wal_id, file_id(&self.wal)) {
+            (None, now) => self.wal_id = now,
+            (Some(opened), Some(now)) if opened == now => {}
+            _ => return Err(StoreError::FileReplaced(self.wal.clone())),
+        }
+        Ok(())
+    }
+}
+
+/// Device and inode of the file at `path`, or None when there is none.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path)
+        .ok()
+        .map(|meta| (meta.dev(), meta.ino()))
 }
 
 /// What the writer task is asked to do.
@@ -209,7 +261,15 @@ impl Store {
                 source,
             })?;
 
+        if is_read_only(&mut writer).await.map_err(open_error)? {
+            // SQLite opens a file it may not write read-only without a word: every upload
+            // would fail while reads and the health check went on as if all were well.
+            return Err(StoreError::ReadOnly {
+                path: path.to_path_buf(),
+            });
+        }
         let wal_path = PathBuf::from(format!("{}-wal", path.display()));
+        let opened = OpenedFiles::new(path, &wal_path);
         let checkpointer = if replicated {
             None
         } else {
@@ -238,7 +298,13 @@ impl Store {
         let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
         let (writeback, writeback_task) = wal_writeback::start(wal_path);
         let writeback = WakeEvery::new(writeback, WRITEBACK_BYTES);
-        let writer_task = tokio::spawn(run_writer(writer, receiver, checkpointer, writeback));
+        let writer_task = tokio::spawn(run_writer(
+            writer,
+            receiver,
+            checkpointer,
+            writeback,
+            opened,
+        ));
         Ok((
             Store {
                 readers: readers.clone(),
@@ -530,6 +596,7 @@ async fn run_writer(
     mut queue: mpsc::Receiver<WriterMessage>,
     mut checkpointer: Option<Checkpointer>,
     mut writeback: WakeEvery,
+    mut opened: OpenedFiles,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
@@ -566,6 +633,9 @@ async fn run_writer(
         } else {
             commit_batch(&mut conn, &uploads).await
         };
+        // Committed to files that are gone is not stored: no upload is acknowledged, and the
+        // health check fails so that the platform restarts us.
+        let outcome = outcome.and_then(|ids| opened.check().map(|()| ids));
         if outcome.is_ok() && !uploads.is_empty() {
             let committed = uploads.iter().map(|(c, _)| c.len()).sum::<usize>();
             writeback.committed(committed);
@@ -717,6 +787,16 @@ async fn checkpoint(conn: &mut SqliteConnection, mode: &str) -> Result<i64, sqlx
     let ms = started.elapsed().as_millis() as u64;
     tracing::debug!(mode, busy, wal_pages, copied, ms, "checkpoint");
     Ok(wal_pages)
+}
+
+/// Whether SQLite opened the database read-only (a file or mount it may not write).
+async fn is_read_only(conn: &mut SqliteConnection) -> Result<bool, sqlx::Error> {
+    let mut handle = conn.lock_handle().await?;
+    let db = handle.as_raw_handle().as_ptr();
+    // SAFETY: `db` is the open connection `handle` gives exclusive use of while it lives;
+    // the name is a NUL-terminated literal.
+    let read_only = unsafe { rusqlite::ffi::sqlite3_db_readonly(db, c"main".as_ptr()) };
+    Ok(read_only == 1)
 }
 
 // The writer's transactions are plain BEGIN/COMMIT/ROLLBACK statements, not sqlx's

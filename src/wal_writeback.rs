@@ -22,16 +22,36 @@ pub fn start(wal: PathBuf) -> (mpsc::Sender<()>, JoinHandle<()>) {
     let (wake, mut woken) = mpsc::channel(1);
     // A blocking thread: each pass first waits for the last one's writes to finish.
     let task = tokio::task::spawn_blocking(move || {
+        let mut warned = false;
         while woken.blocking_recv().is_some() {
-            if let Err(err) = start_writeback(&wal) {
-                // Likely for good (a file system without the call): say it once and stop;
-                // checkpoints then write the whole WAL themselves, as before.
-                tracing::warn!(error = %err, "cannot start the WAL's writeback; not trying again");
-                break;
+            match start_writeback(&wal) {
+                Ok(()) => {}
+                Err(err) if lacks_the_call(&err) => {
+                    // For good: say it once and stop; checkpoints then write the whole WAL
+                    // themselves, as before.
+                    tracing::warn!(error = %err, "cannot start the WAL's writeback; not trying again");
+                    break;
+                }
+                // Passing (no file descriptor free under a burst of connections): the next
+                // wake-up tries again; said once, as it may recur under every burst.
+                Err(err) if !warned => {
+                    tracing::warn!(error = %err, "cannot start the WAL's writeback this time; trying again as it grows");
+                    warned = true;
+                }
+                Err(_) => {}
             }
         }
     });
     (wake, task)
+}
+
+/// Errors that say the file system or kernel cannot do this at all, as opposed to a
+/// passing shortage (EMFILE, ENOMEM) that the next try may not meet.
+fn lacks_the_call(err: &std::io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc::ENOSYS | libc::EINVAL | libc::EOPNOTSUPP | libc::ESPIPE)
+    )
 }
 
 /// Asks the kernel to start writing every dirty page of `path` to disk, and returns
@@ -173,6 +193,19 @@ mod tests {
         );
         drop_cached_pages(&path).unwrap();
         assert_eq!(page_cache(&path).cached, 0);
+    }
+
+    /// A burst of connections using every file descriptor once switched the writeback off
+    /// for the life of the process; only a missing system call does now.
+    #[test]
+    fn only_a_missing_call_stops_the_writeback_for_good() {
+        let errno = std::io::Error::from_raw_os_error;
+        for passing in [libc::EMFILE, libc::ENFILE, libc::ENOMEM, libc::EIO] {
+            assert!(!lacks_the_call(&errno(passing)), "errno {passing}");
+        }
+        for lasting in [libc::ENOSYS, libc::EINVAL, libc::EOPNOTSUPP, libc::ESPIPE] {
+            assert!(lacks_the_call(&errno(lasting)), "errno {lasting}");
+        }
     }
 
     #[test]

@@ -72,6 +72,42 @@ fn an_unusable_database_path_stops_start_up_with_one_clear_line() {
     let port = taken.local_addr().unwrap().port();
     let (code, stderr) = run_binary_to_exit(binary_command(&dir.path().join("ok.db"), port));
     assert_one_clear_line("port taken", code, &stderr, "listen");
+
+    // A database file the app may not write (here a read-only bind mount of the file, which
+    // binds root too; CI runs as root). SQLite would open it read-only without a word.
+    let read_only = dir.path().join("read-only.db");
+    let (code, stderr) = run_binary_to_exit(binary_command(&read_only, port));
+    assert_eq!(
+        code,
+        Some(1),
+        "port still taken, after creating the database: {stderr}"
+    );
+    let mount = |args: &[&str]| {
+        let status = std::process::Command::new("mount")
+            .args(args)
+            .arg(&read_only)
+            .arg(&read_only)
+            .status()
+            .expect("mount runs");
+        assert!(
+            status.success(),
+            "mount {args:?} needs root; CI runs as root"
+        );
+    };
+    mount(&["--bind"]);
+    let unmount = UnmountOnDrop(read_only.clone());
+    mount(&["-o", "remount,bind,ro"]);
+    let (code, stderr) = run_binary_to_exit(binary_command(&read_only, free_port()));
+    assert_one_clear_line("read-only database", code, &stderr, "read-only");
+    drop(unmount);
+}
+
+struct UnmountOnDrop(std::path::PathBuf);
+
+impl Drop for UnmountOnDrop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
 }
 
 #[tokio::test]

@@ -399,3 +399,111 @@ async fn a_full_disk_refuses_uploads_with_507_and_loses_nothing_it_acknowledged(
     let app = start(crate::common::free_port()).await;
     read_back(app.address.clone(), stored).await;
 }
+
+/// Deleting or replacing the database or its WAL under the running app (a clean-up script,
+/// a restore by hand) left it committing to unlinked files: uploads were answered 200 and
+/// lost, and the health check stayed 200. Now such uploads get 503 and the check fails.
+#[tokio::test]
+async fn files_removed_under_the_running_app_refuse_uploads_and_fail_the_health_check() {
+    for removed in [&["-wal"][..], &["", "-wal", "-shm"][..]] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("store.db");
+        let options = AppOptions {
+            db_path: Some(db.clone()),
+            ..Default::default()
+        };
+        let app = spawn_app_with(options).await;
+        app.put_ok("before the removal").await;
+        for suffix in removed {
+            std::fs::remove_file(format!("{}{suffix}", db.display())).unwrap();
+        }
+        let response = app.put("after the removal").await;
+        assert_eq!(response.status(), 503, "removed {removed:?}");
+        assert_eq!(
+            response.text().await.unwrap(),
+            "storage is unavailable, please try again later\n"
+        );
+        assert_eq!(
+            app.get("/healthz").await.status(),
+            503,
+            "removed {removed:?}"
+        );
+        app.stop().await;
+    }
+}
+
+/// Bytes the file system holding `path` still has for an unprivileged writer.
+fn free_bytes(path: &std::path::Path) -> u64 {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: statvfs fills the zeroed struct from a NUL-terminated path.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::statvfs(path.as_ptr(), &mut stat) }, 0);
+    stat.f_bavail as u64 * stat.f_frsize as u64
+}
+
+/// When the WAL passes its 4,062nd page, SQLite grows the `-shm` file by 32 KiB; on a full
+/// disk that fails as SQLITE_IOERR_SHMSIZE, not SQLITE_FULL. It is still a full disk: 507
+/// and its message, not a 503 "storage is unavailable".
+#[tokio::test]
+async fn a_full_disk_met_while_the_wal_index_grows_is_still_a_full_disk() {
+    const WAL_FRAME: u64 = 4096 + 24;
+    const FRAMES_IN_FIRST_INDEX_BLOCK: u64 = 4062;
+    let disk = SmallDisk::mount("24m");
+    let db = disk.dir.path().join("store.db");
+    // Replicated: checkpoints are Litestream's (not running here), so the WAL only grows.
+    let app = spawn_app_with(AppOptions {
+        db_path: Some(db.clone()),
+        replicated: true,
+        ..Default::default()
+    })
+    .await;
+    let wal = std::path::PathBuf::from(format!("{}-wal", db.display()));
+    let frames = || {
+        (std::fs::metadata(&wal)
+            .map_or(0, |m| m.len())
+            .saturating_sub(32))
+            / WAL_FRAME
+    };
+    let mut seed = 0;
+    // A commit of one small paste appends 2-3 pages.
+    while frames() < FRAMES_IN_FIRST_INDEX_BLOCK - 3 {
+        app.put_ok(log_text(seed, 1_000)).await;
+        seed += 1;
+    }
+    // Leave room for the next commits' WAL pages, not for the index's next 32 KiB.
+    let filler = disk.dir.path().join("filler");
+    let room = 28 * 1024;
+    std::fs::write(
+        &filler,
+        vec![0u8; (free_bytes(disk.dir.path()) - room) as usize],
+    )
+    .unwrap();
+
+    let mut refused = 0;
+    for _ in 0..20 {
+        let response = app.put(log_text(seed, 1_000)).await;
+        seed += 1;
+        match response.status().as_u16() {
+            200 => {}
+            507 => refused += 1,
+            other => panic!(
+                "at WAL page {}: {other} {}",
+                frames(),
+                response.text().await.unwrap()
+            ),
+        }
+    }
+    assert!(
+        refused > 0,
+        "the disk never filled; WAL at page {}",
+        frames()
+    );
+    std::fs::remove_file(&filler).unwrap();
+    let id = app.put_ok("room again").await;
+    assert_eq!(
+        app.get(&format!("/{id}")).await.text().await.unwrap(),
+        "room again"
+    );
+    app.stop().await;
+}
