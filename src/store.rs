@@ -697,6 +697,8 @@ async fn run_checkpointer(
     wal_path: PathBuf,
 ) {
     let mut previous_wal_pages = 0;
+    // A full disk fails every pass, once a second: said once, then again when it passes.
+    let mut failing = false;
     loop {
         if let Ok(None) = tokio::time::timeout(CHECKPOINT_INTERVAL, woken.recv()).await {
             break; // the writer has stopped
@@ -718,6 +720,9 @@ async fn run_checkpointer(
         }
         match checkpoint(&mut conn, "PASSIVE").await {
             Ok(wal_pages) => {
+                if std::mem::take(&mut failing) {
+                    tracing::info!("checkpoints work again");
+                }
                 // The WAL changed since the last pass: something was written.
                 let grew = wal_pages != previous_wal_pages;
                 // Commits that never pause keep a PASSIVE checkpoint from ever resetting
@@ -734,7 +739,11 @@ async fn run_checkpointer(
                     wal_pages
                 };
             }
-            Err(err) => tracing::warn!(error = %err, "checkpoint failed"),
+            Err(err) if !failing => {
+                tracing::warn!(error = %err, "checkpoint failed; said once until one works again");
+                failing = true;
+            }
+            Err(err) => tracing::debug!(error = %err, "checkpoint failed"),
         }
         signals.pass_done.store(true, Ordering::Relaxed);
     }

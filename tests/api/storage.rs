@@ -380,6 +380,12 @@ async fn a_full_disk_refuses_uploads_with_507_and_loses_nothing_it_acknowledged(
         "{log}"
     );
 
+    // The checkpointer fails every second while the disk is full: one warning says so.
+    let log_path = log_dir.path().join("logpaste.log");
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert_eq!(log.matches("checkpoint failed").count(), 1, "{log}");
+
     disk.resize("16m");
     for seed in 100..103 {
         let body = log_text(seed, 300_000);
@@ -392,6 +398,18 @@ async fn a_full_disk_refuses_uploads_with_507_and_loses_nothing_it_acknowledged(
         assert_eq!(response.status(), 200, "uploads fail after space was freed");
         let json: serde_json::Value = response.json().await.unwrap();
         stored.push((json["id"].as_str().unwrap().to_string(), body));
+    }
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !std::fs::read_to_string(&log_path)
+        .unwrap()
+        .contains("checkpoints work again")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "checkpoints never resumed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 
     app.signal("KILL");
