@@ -67,12 +67,7 @@ async fn acknowledged_pastes_survive_a_crash_of_the_app() {
     let mut pastes = Vec::new();
     for i in 0..50 {
         let body = format!("paste {i} {}", "x".repeat(i * 100));
-        let response = client
-            .put(format!("{}/", app.address))
-            .body(body.clone())
-            .send()
-            .await
-            .unwrap();
+        let response = app.put(body.clone()).await;
         assert_eq!(response.status(), 200);
         let json: serde_json::Value = response.json().await.unwrap();
         pastes.push((json["id"].as_str().unwrap().to_string(), body));

@@ -1,23 +1,11 @@
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::spawn_app;
+use crate::common::{raw_request, spawn_app};
 
 /// Sends a raw request line so that no client normalises the path first.
 async fn raw_get(port: u16, path: &str) -> String {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
     let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        stream.read_to_end(&mut answer),
-    )
-    .await
-    .expect("answered")
-    .unwrap();
-    String::from_utf8_lossy(&answer).into_owned()
+    raw_request(port, request.as_bytes()).await
 }
 
 #[tokio::test]

@@ -337,12 +337,7 @@ async fn a_full_disk_refuses_uploads_with_507_and_loses_nothing_it_acknowledged(
     let sizes = std::iter::repeat_n(300_000, 12).chain(std::iter::repeat_n(1_000, 20));
     for (seed, size) in (0..).zip(sizes) {
         let body = log_text(seed, size);
-        let response = client
-            .put(format!("{}/", app.address))
-            .body(body.clone())
-            .send()
-            .await
-            .unwrap();
+        let response = app.put(body.clone()).await;
         let status = response.status();
         let text = response.text().await.unwrap();
         match status.as_u16() {
@@ -389,12 +384,7 @@ async fn a_full_disk_refuses_uploads_with_507_and_loses_nothing_it_acknowledged(
     disk.resize("16m");
     for seed in 100..103 {
         let body = log_text(seed, 300_000);
-        let response = client
-            .put(format!("{}/", app.address))
-            .body(body.clone())
-            .send()
-            .await
-            .unwrap();
+        let response = app.put(body.clone()).await;
         assert_eq!(response.status(), 200, "uploads fail after space was freed");
         let json: serde_json::Value = response.json().await.unwrap();
         stored.push((json["id"].as_str().unwrap().to_string(), body));

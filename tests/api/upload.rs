@@ -1,6 +1,6 @@
 use reqwest::multipart::{Form, Part};
 
-use crate::common::{id_from_link, spawn_app, spawn_app_with, AppOptions};
+use crate::common::{id_from_link, raw_request, spawn_app, spawn_app_with, AppOptions};
 
 const MIB: usize = 1024 * 1024;
 
@@ -136,26 +136,12 @@ async fn compressed_uploads_are_stored_decoded_within_the_limit() {
 /// actix's own wording for a broken chunked body was `payload reached EOF before completing: None`.
 #[tokio::test]
 async fn a_malformed_chunked_body_is_explained_in_plain_words() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let app = spawn_app().await;
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
-        .await
-        .unwrap();
-    stream
-        .write_all(
-            b"PUT / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
-        )
-        .await
-        .unwrap();
-    let mut answer = Vec::new();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        stream.read_to_end(&mut answer),
+    let answer = raw_request(
+        app.port,
+        b"PUT / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
     )
-    .await
-    .expect("answered")
-    .unwrap();
-    let answer = String::from_utf8_lossy(&answer);
+    .await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(
         answer.ends_with(

@@ -223,6 +223,16 @@ impl BinaryApp {
         self.child.id() as i32
     }
 
+    /// PUTs `body` as a paste.
+    pub async fn put(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        reqwest::Client::new()
+            .put(format!("{}/", self.address))
+            .body(body)
+            .send()
+            .await
+            .expect("PUT sent")
+    }
+
     /// Sends a signal to the server by its PID.
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
@@ -352,4 +362,20 @@ pub fn run_binary_to_exit(mut command: Command) -> (Option<i32>, String) {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Sends `request` as it is on a fresh connection (no client normalises it first) and
+/// returns the whole answer, read until the server closes (send `Connection: close`).
+pub async fn raw_request(port: u16, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connects");
+    stream.write_all(request).await.expect("request sent");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("answered within 10 s")
+        .expect("answer read");
+    String::from_utf8_lossy(&answer).into_owned()
 }
