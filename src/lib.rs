@@ -6,6 +6,7 @@ pub mod cache;
 pub mod client_addr;
 pub mod config;
 pub mod error;
+pub mod fd_limit;
 pub mod id;
 pub mod paste_bytes;
 pub mod rate_limit;

@@ -1,9 +1,9 @@
 use std::process::ExitCode;
 
-use logpaste::allocator;
 use logpaste::config::{Config, ConfigError};
 use logpaste::startup::Application;
 use logpaste::telemetry;
+use logpaste::{allocator, fd_limit};
 
 fn main() -> ExitCode {
     unset_empty_settings();
@@ -20,6 +20,9 @@ fn main() -> ExitCode {
     };
     telemetry::init();
     allocator::return_large_buffers_to_the_system();
+    if let Some((old, new)) = fd_limit::raise_to_the_hard_limit() {
+        tracing::debug!(old, new, "raised the open-file limit");
+    }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -185,3 +185,67 @@ async fn malformed_requests_get_400_without_error_lines_unless_asked_for() {
     assert!(!log.contains("stream error"), "{log}");
     assert!(!log.contains("ERROR"), "{log}");
 }
+
+/// Started with Docker's default soft open-file limit (here 64 of 4,096, to keep the test
+/// small), the app raises it to the hard limit, as Go's runtime did for LogPaste: every
+/// connection needs a descriptor, and 300 clients at once are all answered.
+#[tokio::test]
+async fn the_soft_open_file_limit_is_raised_so_many_clients_are_served() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let port = free_port();
+    let mut command = binary_command(&db, port);
+    // SAFETY: setrlimit is async-signal-safe and touches only the child about to exec.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 64,
+                rlim_max: 4096,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let app = spawn_binary(command, &db, port).await;
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", app.pid())).unwrap();
+    let open_files = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .unwrap();
+    assert_eq!(
+        open_files.split_whitespace().collect::<Vec<_>>()[3..5],
+        ["4096", "4096"],
+        "{open_files}"
+    );
+
+    let mut connections = Vec::new();
+    for _ in 0..300 {
+        connections.push(
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap(),
+        );
+    }
+    for connection in &mut connections {
+        connection
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+    }
+    for (n, connection) in connections.iter_mut().enumerate() {
+        let mut answer = [0u8; 64];
+        let read = tokio::time::timeout(Duration::from_secs(10), connection.read(&mut answer))
+            .await
+            .unwrap_or_else(|_| panic!("connection {n} not answered within 10 s"))
+            .unwrap();
+        assert!(
+            answer[..read].starts_with(b"HTTP/1.1 200"),
+            "connection {n}: {}",
+            String::from_utf8_lossy(&answer[..read])
+        );
+    }
+}

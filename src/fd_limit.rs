@@ -1,0 +1,25 @@
+//! The open-file limit, raised once at start-up (main.rs) as Go's runtime raised LogPaste's.
+
+/// Every connection holds a file descriptor, and Docker's default soft limit of 1,024 would
+/// refuse connections past about a thousand (actix logs "Too many open files" and stops
+/// accepting for a while) although the hard limit allows far more. Raising the soft limit
+/// to the hard one needs no privilege. Returns the (old, new) soft limit when it changed.
+pub fn raise_to_the_hard_limit() -> Option<(libc::rlim_t, libc::rlim_t)> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and fill the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 || limit.rlim_cur >= limit.rlim_max
+        {
+            return None;
+        }
+        let old = limit.rlim_cur;
+        limit.rlim_cur = limit.rlim_max;
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+            return None;
+        }
+        Some((old, limit.rlim_cur))
+    }
+}
