@@ -37,6 +37,8 @@ pub enum PasteError {
     UnsupportedEncoding(String),
     #[error("entry not found")]
     NotFound,
+    #[error("the server is busy receiving other uploads; try again in {} s", retry_after_secs(.retry_after))]
+    Busy { retry_after: Duration },
     #[error("storage is unavailable, please try again later")]
     Storage(#[source] StoreError),
     #[error("the server is out of disk space: the paste was not stored")]
@@ -78,22 +80,44 @@ impl ResponseError for PasteError {
             PasteError::NotFound => StatusCode::NOT_FOUND,
             PasteError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             PasteError::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+            PasteError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
         response.content_type("text/plain; charset=utf-8");
-        if let PasteError::RateLimited { retry_after, .. } = self {
+        if let PasteError::RateLimited { retry_after, .. } | PasteError::Busy { retry_after } = self
+        {
             response.insert_header((header::RETRY_AFTER, retry_after_secs(retry_after)));
         }
         if matches!(
             self,
-            PasteError::TooLarge { .. } | PasteError::UploadTimeout(_)
+            PasteError::TooLarge { .. } | PasteError::UploadTimeout(_) | PasteError::Busy { .. }
         ) {
             // The rest of the body is never read: the connection cannot be reused.
             response.insert_header((header::CONNECTION, HeaderValue::from_static("close")));
         }
         response.body(format!("{self}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_server_says_when_to_try_again() {
+        let busy = PasteError::Busy {
+            retry_after: Duration::from_secs(5),
+        };
+        let response = busy.error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "5");
+        assert_eq!(response.headers().get(header::CONNECTION).unwrap(), "close");
+        assert_eq!(
+            busy.to_string(),
+            "the server is busy receiving other uploads; try again in 5 s"
+        );
     }
 }

@@ -14,4 +14,5 @@ pub mod routes;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod upload_budget;
 pub mod wal_writeback;

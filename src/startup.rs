@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::rate_limit::RateLimiter;
 use crate::routes;
 use crate::store::{Store, StoreCloser, StoreError};
+use crate::upload_budget::UploadBudget;
 
 /// How long in-flight requests may take to finish after a stop signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -32,6 +33,7 @@ pub struct AppState {
     pub rate_limiter: Option<RateLimiter>,
     pub max_paste_bytes: usize,
     pub homepage_csp: String,
+    pub upload_budget: UploadBudget,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +70,9 @@ impl Application {
             rate_limiter: (config.perminutelimit > 0)
                 .then(|| RateLimiter::new(config.perminutelimit)),
             max_paste_bytes: config.max_paste_bytes(),
+            upload_budget: UploadBudget::new(routes::paste::largest_upload(
+                config.max_paste_bytes(),
+            )),
             homepage_csp: routes::home::homepage_csp(&config.footer),
             store,
             config,

@@ -19,6 +19,10 @@ use crate::startup::AppState;
 
 /// The whole upload must arrive within this time, so a slow client cannot hold a slot.
 const UPLOAD_DEADLINE: Duration = Duration::from_secs(120);
+/// How long an upload waits for room in the upload budget before it is turned away.
+const BUDGET_WAIT: Duration = Duration::from_secs(30);
+/// What a client turned away is told to wait before trying again.
+const BUSY_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// A form's body may pass the paste limit by this much: boundaries, part headers and other
 /// small fields. Past it the upload is too large, as LogPaste capped the whole body.
 const FORM_FRAMING_ALLOWANCE: usize = 64 * 1024;
@@ -43,6 +47,13 @@ pub async fn put_paste(
     // Within the limit, and only reserved: pages a short body never fills cost nothing.
     let expected = declared.map_or(0, |length| length as usize);
     let coding = content_coding(&req)?;
+    let held = match (coding, declared) {
+        (ContentCoding::Identity, Some(length)) => length as usize,
+        // Unknown length, or decoded text of up to the limit besides the body as sent.
+        (ContentCoding::Identity, None) => limit,
+        (_, length) => limit + length.map_or(limit, |length| length as usize),
+    };
+    let _reserved = wait_for_room(&state, held).await?;
     let body = payload.map(|chunk| chunk.map_err(describe_payload_error));
     let body = with_deadline(read_limited(body, limit, expected)).await??;
     let body = decode(coding, body, limit).await?;
@@ -80,6 +91,12 @@ pub async fn post_paste(
         return Err(too_large(limit));
     }
     let coding = content_coding(&req)?;
+    let declared = declared_length(&req).map_or(body_limit, |length| length as usize);
+    let held = match coding {
+        ContentCoding::Identity => declared,
+        _ => declared + body_limit,
+    };
+    let _reserved = wait_for_room(&state, held).await?;
     if coding != ContentCoding::Identity {
         // A compressed form is read whole (it is small) and decoded within the same cap.
         let raw = payload.map(|chunk| chunk.map_err(describe_payload_error));
@@ -318,6 +335,23 @@ fn too_large(limit: usize) -> PasteError {
     PasteError::TooLarge {
         limit_mib: (limit / (1024 * 1024)) as u64,
     }
+}
+
+/// The most bytes one upload may hold in memory: a compressed form and its decoded text.
+pub fn largest_upload(max_paste_bytes: usize) -> usize {
+    2 * (max_paste_bytes + FORM_FRAMING_ALLOWANCE)
+}
+
+/// Waits (bounded) until `bytes` of the upload budget are free for this upload.
+async fn wait_for_room(
+    state: &AppState,
+    bytes: usize,
+) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, PasteError> {
+    tokio::time::timeout(BUDGET_WAIT, state.upload_budget.reserve(bytes))
+        .await
+        .map_err(|_| PasteError::Busy {
+            retry_after: BUSY_RETRY_AFTER,
+        })
 }
 
 async fn with_deadline<T>(work: impl std::future::Future<Output = T>) -> Result<T, PasteError> {

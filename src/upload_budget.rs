@@ -1,0 +1,82 @@
+//! A cap on the upload bytes held in memory at once. Each upload is read whole into memory
+//! before it is committed, so a fleet of devices sending 2 MiB logs together (or 250
+//! connections through Fly's proxy) would need more memory than a small machine has
+//! (400 uploads of 2 MiB at once peaked at ~975 MB). Past the cap, uploads wait for room:
+//! their bodies stay in the kernel's buffers and the clients' own.
+
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Bytes of uploads held at once with the default 2 MiB limit: 16 uploads of the limit.
+pub const DEFAULT_BUDGET_BYTES: usize = 32 * 1024 * 1024;
+
+pub struct UploadBudget {
+    permits: Arc<Semaphore>,
+    total: u32,
+}
+
+impl UploadBudget {
+    /// At least `largest_upload`, so that one upload of any allowed size always fits.
+    pub fn new(largest_upload: usize) -> Self {
+        let total = DEFAULT_BUDGET_BYTES
+            .max(largest_upload)
+            .min(u32::MAX as usize) as u32;
+        UploadBudget {
+            permits: Arc::new(Semaphore::new(total as usize)),
+            total,
+        }
+    }
+
+    /// Waits until `bytes` are free (at most the whole budget) and holds them until the
+    /// returned reservation is dropped. Reserved in one piece, before any byte is read: two
+    /// uploads holding half of what each needs would otherwise wait on each other.
+    pub async fn reserve(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
+        let bytes = u32::try_from(bytes)
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.total);
+        // Err only if the semaphore is closed, which nothing does.
+        self.permits.clone().acquire_many_owned(bytes).await.ok()
+    }
+
+    /// Bytes free now (for tests and logs).
+    pub fn available(&self) -> usize {
+        self.permits.available_permits()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const MIB: usize = 1024 * 1024;
+
+    #[tokio::test]
+    async fn uploads_past_the_budget_wait_until_room_is_given_back() {
+        let budget = UploadBudget::new(2 * MIB);
+        let held: Vec<_> = futures_util::future::join_all(
+            (0..DEFAULT_BUDGET_BYTES / (2 * MIB)).map(|_| budget.reserve(2 * MIB)),
+        )
+        .await;
+        assert_eq!(budget.available(), 0);
+        let waiting = tokio::time::timeout(Duration::from_millis(200), budget.reserve(1)).await;
+        assert!(waiting.is_err(), "reserved past the budget");
+        drop(held);
+        assert_eq!(budget.available(), DEFAULT_BUDGET_BYTES);
+        assert!(budget.reserve(1).await.is_some());
+    }
+
+    #[tokio::test]
+    async fn one_upload_of_any_allowed_size_always_fits() {
+        let largest = 3 * DEFAULT_BUDGET_BYTES;
+        let budget = UploadBudget::new(largest);
+        let whole = budget.reserve(largest).await;
+        assert!(whole.is_some());
+        assert_eq!(budget.available(), 0);
+        drop(whole);
+        // More than the budget asks for all of it, and still gets it.
+        let more = tokio::time::timeout(Duration::from_secs(5), budget.reserve(largest * 2)).await;
+        assert!(more.is_ok_and(|reserved| reserved.is_some()));
+    }
+}
