@@ -23,6 +23,13 @@ fn main() -> ExitCode {
     if let Some((old, new)) = fd_limit::raise_to_the_hard_limit() {
         tracing::debug!(old, new, "raised the open-file limit");
     }
+    if let Some(limit) = fd_limit::soft_limit().filter(|&l| l < fd_limit::MIN_OPEN_FILES) {
+        eprintln!(
+            "logpaste: error: the open-file limit is {limit}; logpaste needs at least {} (raise it with `ulimit -n`)",
+            fd_limit::MIN_OPEN_FILES
+        );
+        return ExitCode::FAILURE;
+    }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
