@@ -37,6 +37,8 @@ pub enum PasteError {
     UnsupportedEncoding(String),
     #[error("entry not found")]
     NotFound,
+    #[error("upload too slow while other uploads wait: send at least 13 KiB a second")]
+    TooSlow,
     #[error("the server is busy receiving other uploads; try again in {} s", retry_after_secs(.retry_after))]
     Busy { retry_after: Duration },
     #[error("storage is unavailable, please try again later")]
@@ -75,7 +77,7 @@ impl ResponseError for PasteError {
             | PasteError::BodyRead(_) => StatusCode::BAD_REQUEST,
             PasteError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             PasteError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            PasteError::UploadTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            PasteError::UploadTimeout(_) | PasteError::TooSlow => StatusCode::REQUEST_TIMEOUT,
             PasteError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             PasteError::NotFound => StatusCode::NOT_FOUND,
             PasteError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -93,7 +95,10 @@ impl ResponseError for PasteError {
         }
         if matches!(
             self,
-            PasteError::TooLarge { .. } | PasteError::UploadTimeout(_) | PasteError::Busy { .. }
+            PasteError::TooLarge { .. }
+                | PasteError::UploadTimeout(_)
+                | PasteError::TooSlow
+                | PasteError::Busy { .. }
         ) {
             // The rest of the body is never read: the connection cannot be reused.
             response.insert_header((header::CONNECTION, HeaderValue::from_static("close")));

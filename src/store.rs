@@ -568,6 +568,9 @@ struct CheckpointSignals {
     /// When the writer last committed uploads, in milliseconds since `epoch`.
     last_commit_ms: AtomicU64,
     epoch: Instant,
+    /// A checkpoint (of any kind, by the checkpointer or the writer) failed, and none has
+    /// worked since: a full disk fails them every second and after every upload.
+    failing: AtomicBool,
 }
 
 impl CheckpointSignals {
@@ -575,6 +578,7 @@ impl CheckpointSignals {
         CheckpointSignals {
             pass_done: AtomicBool::new(false),
             last_commit_ms: AtomicU64::new(0),
+            failing: AtomicBool::new(false),
             epoch: Instant::now(),
         }
     }
@@ -582,6 +586,24 @@ impl CheckpointSignals {
     fn committed(&self) {
         let now = self.epoch.elapsed().as_millis() as u64;
         self.last_commit_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// Logs a checkpoint's failure once per streak of failures, and the streak's end.
+    fn report<T>(&self, what: &str, outcome: &Result<T, sqlx::Error>) {
+        match outcome {
+            Ok(_) => {
+                if self.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!("checkpoints work again");
+                }
+            }
+            Err(err) => {
+                if !self.failing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(error = %err, "{what} failed; said once until a checkpoint works again");
+                } else {
+                    tracing::debug!(error = %err, "{what} failed");
+                }
+            }
+        }
     }
 
     /// Time since the writer last committed uploads (or since the store opened).
@@ -679,9 +701,10 @@ async fn catch_up(conn: &mut SqliteConnection, checkpointer: &Checkpointer) {
         .signals
         .pass_done
         .store(false, Ordering::Relaxed);
-    if let Err(err) = checkpoint(conn, "PASSIVE").await {
-        tracing::warn!(error = %err, "checkpoint between commits failed");
-    }
+    let outcome = checkpoint(conn, "PASSIVE").await;
+    checkpointer
+        .signals
+        .report("checkpoint between commits", &outcome);
 }
 
 /// Copies the WAL into the database file each time the writer has committed
@@ -697,8 +720,6 @@ async fn run_checkpointer(
     wal_path: PathBuf,
 ) {
     let mut previous_wal_pages = 0;
-    // A full disk fails every pass, once a second: said once, then again when it passes.
-    let mut failing = false;
     loop {
         if let Ok(None) = tokio::time::timeout(CHECKPOINT_INTERVAL, woken.recv()).await {
             break; // the writer has stopped
@@ -714,36 +735,24 @@ async fn run_checkpointer(
             if let Err(err) = wal_writeback::drop_cached_pages(&wal_path) {
                 tracing::debug!(error = %err, "dropping the WAL's cached pages failed");
             }
-            if let Err(err) = checkpoint(&mut conn, "TRUNCATE").await {
-                tracing::warn!(error = %err, "checkpoint (truncate) failed");
-            }
+            let outcome = checkpoint(&mut conn, "TRUNCATE").await;
+            signals.report("checkpoint (truncate)", &outcome);
         }
-        match checkpoint(&mut conn, "PASSIVE").await {
-            Ok(wal_pages) => {
-                if std::mem::take(&mut failing) {
-                    tracing::info!("checkpoints work again");
-                }
-                // The WAL changed since the last pass: something was written.
-                let grew = wal_pages != previous_wal_pages;
-                // Commits that never pause keep a PASSIVE checkpoint from ever resetting
-                // the WAL; past the limit, and if it grew since the last time (no pause
-                // yet), wait for a gap between commits (RESTART).
-                previous_wal_pages = if grew && wal_pages > WAL_LIMIT_PAGES {
-                    checkpoint(&mut conn, "RESTART")
-                        .await
-                        .unwrap_or_else(|err| {
-                            tracing::warn!(error = %err, "checkpoint (restart) failed");
-                            wal_pages
-                        })
-                } else {
-                    wal_pages
-                };
-            }
-            Err(err) if !failing => {
-                tracing::warn!(error = %err, "checkpoint failed; said once until one works again");
-                failing = true;
-            }
-            Err(err) => tracing::debug!(error = %err, "checkpoint failed"),
+        let outcome = checkpoint(&mut conn, "PASSIVE").await;
+        signals.report("checkpoint", &outcome);
+        if let Ok(wal_pages) = outcome {
+            // The WAL changed since the last pass: something was written.
+            let grew = wal_pages != previous_wal_pages;
+            // Commits that never pause keep a PASSIVE checkpoint from ever resetting
+            // the WAL; past the limit, and if it grew since the last time (no pause
+            // yet), wait for a gap between commits (RESTART).
+            previous_wal_pages = if grew && wal_pages > WAL_LIMIT_PAGES {
+                let outcome = checkpoint(&mut conn, "RESTART").await;
+                signals.report("checkpoint (restart)", &outcome);
+                outcome.unwrap_or(wal_pages)
+            } else {
+                wal_pages
+            };
         }
         signals.pass_done.store(true, Ordering::Relaxed);
     }

@@ -4,6 +4,7 @@
 //! (400 uploads of 2 MiB at once peaked at ~975 MB). Past the cap, uploads wait for room:
 //! their bodies stay in the kernel's buffers and the clients' own.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -14,6 +15,17 @@ pub const DEFAULT_BUDGET_BYTES: usize = 32 * 1024 * 1024;
 pub struct UploadBudget {
     permits: Arc<Semaphore>,
     total: u32,
+    /// Uploads waiting for room now: while there are any, slow holders are cut off.
+    waiting: AtomicUsize,
+}
+
+/// Counts an upload as waiting for as long as it lives (also when its wait is abandoned).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl UploadBudget {
@@ -25,6 +37,7 @@ impl UploadBudget {
         UploadBudget {
             permits: Arc::new(Semaphore::new(total as usize)),
             total,
+            waiting: AtomicUsize::new(0),
         }
     }
 
@@ -35,8 +48,18 @@ impl UploadBudget {
         let bytes = u32::try_from(bytes)
             .unwrap_or(u32::MAX)
             .clamp(1, self.total);
+        if let Ok(permit) = self.permits.clone().try_acquire_many_owned(bytes) {
+            return Some(permit);
+        }
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let _waiting = Waiting(&self.waiting);
         // Err only if the semaphore is closed, which nothing does.
         self.permits.clone().acquire_many_owned(bytes).await.ok()
+    }
+
+    /// Whether some upload is waiting for room right now.
+    pub fn has_waiters(&self) -> bool {
+        self.waiting.load(Ordering::Relaxed) > 0
     }
 
     /// Bytes free now (for tests and logs).
@@ -60,8 +83,21 @@ mod tests {
         )
         .await;
         assert_eq!(budget.available(), 0);
+        assert!(!budget.has_waiters());
         let waiting = tokio::time::timeout(Duration::from_millis(200), budget.reserve(1)).await;
         assert!(waiting.is_err(), "reserved past the budget");
+        // An abandoned wait no longer counts.
+        assert!(!budget.has_waiters());
+        tokio::select! {
+            biased;
+            _ = budget.reserve(1) => panic!("reserved past the budget"),
+            // (checked inside: select! drops the other branch before running a handler)
+            _ = async {
+                tokio::task::yield_now().await;
+                assert!(budget.has_waiters());
+            } => {}
+        }
+        assert!(!budget.has_waiters());
         drop(held);
         assert_eq!(budget.available(), DEFAULT_BUDGET_BYTES);
         assert!(budget.reserve(1).await.is_some());

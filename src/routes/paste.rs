@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_multipart::Multipart;
 use actix_web::error::PayloadError;
@@ -19,6 +19,11 @@ use crate::startup::AppState;
 
 /// The whole upload must arrive within this time, so a slow client cannot hold a slot.
 const UPLOAD_DEADLINE: Duration = Duration::from_secs(120);
+/// How often a waiting upload's pace is looked at, and over what window: see `paced`.
+const PACE_POLL: Duration = Duration::from_secs(1);
+const PACE_WINDOW: Duration = Duration::from_secs(5);
+/// 64 KiB in 5 s: about 13 KiB/s, a slow mobile link.
+const MIN_PACE_BYTES: usize = 64 * 1024;
 /// How long an upload waits for room in the upload budget before it is turned away.
 const BUDGET_WAIT: Duration = Duration::from_secs(30);
 /// What a client turned away is told to wait before trying again.
@@ -54,8 +59,13 @@ pub async fn put_paste(
         (_, length) => limit + length.map_or(limit, |length| length as usize),
     };
     let _reserved = wait_for_room(&state, held).await?;
-    let body = payload.map(|chunk| chunk.map_err(describe_payload_error));
-    let body = with_deadline(read_limited(body, limit, expected)).await??;
+    let too_slow = Rc::new(Cell::new(false));
+    let body = paced(payload, state.clone(), too_slow.clone())
+        .map(|chunk| chunk.map_err(describe_payload_error));
+    let body = match with_deadline(read_limited(body, limit, expected)).await? {
+        Err(_) if too_slow.get() => return Err(PasteError::TooSlow),
+        read => read?,
+    };
     let body = decode(coding, body, limit).await?;
     let id = store_paste(&state, body).await?;
     // A newline after the JSON, as Go's encoder wrote it: `curl -T` output ends its line.
@@ -97,10 +107,15 @@ pub async fn post_paste(
         _ => declared + body_limit,
     };
     let _reserved = wait_for_room(&state, held).await?;
+    let too_slow = Rc::new(Cell::new(false));
+    let payload = paced(payload, state.clone(), too_slow.clone());
     if coding != ContentCoding::Identity {
         // A compressed form is read whole (it is small) and decoded within the same cap.
         let raw = payload.map(|chunk| chunk.map_err(describe_payload_error));
-        let raw = with_deadline(read_limited(raw, body_limit, 0)).await??;
+        let raw = match with_deadline(read_limited(raw, body_limit, 0)).await? {
+            Err(_) if too_slow.get() => return Err(PasteError::TooSlow),
+            read => read?,
+        };
         let form = decode(coding, raw, body_limit).await?;
         let form = futures_util::stream::once(async { Ok::<_, PayloadError>(form) });
         let body = first_form_value(Multipart::new(req.headers(), form), limit).await?;
@@ -125,6 +140,7 @@ pub async fn post_paste(
     let multipart = Multipart::new(req.headers(), counted);
     let body = match with_deadline(first_form_value(multipart, limit)).await? {
         Err(_) if overflowed.get() => return Err(too_large(limit)),
+        Err(_) if too_slow.get() => return Err(PasteError::TooSlow),
         read => read?,
     };
     answer_link(&req, &state, body).await
@@ -335,6 +351,59 @@ fn too_large(limit: usize) -> PasteError {
     PasteError::TooLarge {
         limit_mib: (limit / (1024 * 1024)) as u64,
     }
+}
+
+/// While other uploads wait for room in the budget, an upload holding its share must keep
+/// sending: less than `MIN_PACE_BYTES` in a `PACE_WINDOW` and it is cut off (408). Without
+/// this, a few connections that declare 2 MiB and then send nothing held the whole budget
+/// for the two-minute upload deadline. Alone, a slow upload may take its time.
+fn paced(
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    too_slow: Rc<Cell<bool>>,
+) -> std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> {
+    struct Pace {
+        payload: web::Payload,
+        state: web::Data<AppState>,
+        too_slow: Rc<Cell<bool>>,
+        window_start: Instant,
+        window_bytes: usize,
+    }
+    let pace = Pace {
+        payload,
+        state,
+        too_slow,
+        window_start: Instant::now(),
+        window_bytes: 0,
+    };
+    Box::pin(futures_util::stream::unfold(
+        Some(pace),
+        |pace| async move {
+            let mut pace = pace?; // None: cut off, the stream has ended
+            loop {
+                let next = tokio::time::timeout(PACE_POLL, pace.payload.next()).await;
+                if let Ok(Some(Ok(chunk))) = &next {
+                    pace.window_bytes += chunk.len();
+                }
+                if pace.window_start.elapsed() >= PACE_WINDOW {
+                    if pace.window_bytes < MIN_PACE_BYTES && pace.state.upload_budget.has_waiters()
+                    {
+                        pace.too_slow.set(true);
+                        let cut =
+                            std::io::Error::new(std::io::ErrorKind::TimedOut, "upload too slow");
+                        return Some((Err(PayloadError::Io(cut)), None));
+                    }
+                    pace.window_start = Instant::now();
+                    pace.window_bytes = 0;
+                }
+                match next {
+                    Ok(Some(item)) => return Some((item, Some(pace))),
+                    Ok(None) => return None,
+                    Err(_no_chunk_yet) => continue,
+                }
+            }
+        },
+    ))
 }
 
 /// The most bytes one upload may hold in memory: a compressed form and its decoded text.

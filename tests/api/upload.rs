@@ -521,3 +521,51 @@ async fn two_hundred_concurrent_uploads_of_mixed_sizes_all_come_back() {
     }
     assert_eq!(ids.len(), 200);
 }
+
+/// Connections that declare a 2 MiB upload and then send next to nothing hold the upload
+/// budget (32 MiB: 16 of them) only until another upload waits for room: then they are cut
+/// off with 408 and the waiting upload goes through.
+#[tokio::test]
+async fn stalled_uploads_give_way_to_waiting_ones() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let mut stalled = Vec::new();
+    for _ in 0..16 {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+            .await
+            .unwrap();
+        stream
+            .write_all(b"PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 2097152\r\n\r\nx")
+            .await
+            .unwrap();
+        stalled.push(stream);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let waiting = tokio::time::timeout(std::time::Duration::from_secs(20), app.put("a log"))
+        .await
+        .expect("the waiting upload went through within 20 s");
+    assert_eq!(waiting.status(), 200);
+    // As many are cut off as it takes to make room; the others may go on.
+    let mut cut_off = 0;
+    for mut stream in stalled {
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_millis(500),
+            stream.read_to_end(&mut answer),
+        )
+        .await;
+        if read.is_err() {
+            continue; // still holding its share, not answered yet
+        }
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(
+            answer.ends_with(
+                "upload too slow while other uploads wait: send at least 13 KiB a second\n"
+            ),
+            "{answer}"
+        );
+        cut_off += 1;
+    }
+    assert!(cut_off >= 1, "no stalled upload was cut off");
+}
