@@ -376,34 +376,31 @@ fn paced(
         window_start: Instant::now(),
         window_bytes: 0,
     };
-    Box::pin(futures_util::stream::unfold(
-        Some(pace),
-        |pace| async move {
-            let mut pace = pace?; // None: cut off, the stream has ended
-            loop {
-                let next = tokio::time::timeout(PACE_POLL, pace.payload.next()).await;
-                if let Ok(Some(Ok(chunk))) = &next {
-                    pace.window_bytes += chunk.len();
-                }
-                if pace.window_start.elapsed() >= PACE_WINDOW {
-                    if pace.window_bytes < MIN_PACE_BYTES && pace.state.upload_budget.has_waiters()
-                    {
-                        pace.too_slow.set(true);
-                        let cut =
-                            std::io::Error::new(std::io::ErrorKind::TimedOut, "upload too slow");
-                        return Some((Err(PayloadError::Io(cut)), None));
-                    }
-                    pace.window_start = Instant::now();
-                    pace.window_bytes = 0;
-                }
-                match next {
-                    Ok(Some(item)) => return Some((item, Some(pace))),
-                    Ok(None) => return None,
-                    Err(_no_chunk_yet) => continue,
-                }
+    // Fused: the multipart parser may poll again after the end, which unfold forbids.
+    let stream = futures_util::stream::unfold(Some(pace), |pace| async move {
+        let mut pace = pace?; // None: cut off, the stream has ended
+        loop {
+            let next = tokio::time::timeout(PACE_POLL, pace.payload.next()).await;
+            if let Ok(Some(Ok(chunk))) = &next {
+                pace.window_bytes += chunk.len();
             }
-        },
-    ))
+            if pace.window_start.elapsed() >= PACE_WINDOW {
+                if pace.window_bytes < MIN_PACE_BYTES && pace.state.upload_budget.has_waiters() {
+                    pace.too_slow.set(true);
+                    let cut = std::io::Error::new(std::io::ErrorKind::TimedOut, "upload too slow");
+                    return Some((Err(PayloadError::Io(cut)), None));
+                }
+                pace.window_start = Instant::now();
+                pace.window_bytes = 0;
+            }
+            match next {
+                Ok(Some(item)) => return Some((item, Some(pace))),
+                Ok(None) => return None,
+                Err(_no_chunk_yet) => continue,
+            }
+        }
+    });
+    Box::pin(stream.fuse())
 }
 
 /// The most bytes one upload may hold in memory: a compressed form and its decoded text.
