@@ -650,13 +650,14 @@ async fn run_writer(
                 WriterMessage::Ping { reply } => pings.push(reply),
             }
         }
-        let outcome = if uploads.is_empty() {
-            take_write_lock(&mut conn).await.map(|()| Vec::new())
-        } else {
-            commit_batch(&mut conn, &uploads).await
+        // Checked before (a database file replaced under a WAL that stays must not take
+        // our frames) and after (committed to files that are gone is not stored): no upload
+        // is acknowledged, and the health check fails so that the platform restarts us.
+        let outcome = match opened.check() {
+            Err(err) => Err(err),
+            Ok(()) if uploads.is_empty() => take_write_lock(&mut conn).await.map(|()| Vec::new()),
+            Ok(()) => commit_batch(&mut conn, &uploads).await,
         };
-        // Committed to files that are gone is not stored: no upload is acknowledged, and the
-        // health check fails so that the platform restarts us.
         let outcome = outcome.and_then(|ids| opened.check().map(|()| ids));
         if outcome.is_ok() && !uploads.is_empty() {
             let committed = uploads.iter().map(|(c, _)| c.len()).sum::<usize>();

@@ -171,17 +171,21 @@ enum ContentCoding {
     Deflate,
 }
 
-/// Codings we cannot decode are refused rather than stored as bytes nobody could read.
+/// Codings we cannot decode are refused rather than stored as bytes nobody could read; so
+/// is more than one (`gzip, gzip`, or two headers), which no client sends.
 fn content_coding(req: &HttpRequest) -> Result<ContentCoding, PasteError> {
-    let Some(value) = req.headers().get(header::CONTENT_ENCODING) else {
-        return Ok(ContentCoding::Identity);
-    };
-    let value = value.to_str().unwrap_or("?").trim().to_ascii_lowercase();
-    match value.as_str() {
-        "" | "identity" => Ok(ContentCoding::Identity),
-        "gzip" | "x-gzip" => Ok(ContentCoding::Gzip),
-        "deflate" => Ok(ContentCoding::Deflate),
-        _ => Err(PasteError::UnsupportedEncoding(value)),
+    let codings: Vec<String> = req
+        .headers()
+        .get_all(header::CONTENT_ENCODING)
+        .flat_map(|value| value.to_str().unwrap_or("?").split(','))
+        .map(|coding| coding.trim().to_ascii_lowercase())
+        .filter(|coding| !coding.is_empty() && coding != "identity")
+        .collect();
+    match codings.as_slice() {
+        [] => Ok(ContentCoding::Identity),
+        [one] if one == "gzip" || one == "x-gzip" => Ok(ContentCoding::Gzip),
+        [one] if one == "deflate" => Ok(ContentCoding::Deflate),
+        _ => Err(PasteError::UnsupportedEncoding(codings.join(", "))),
     }
 }
 
@@ -189,15 +193,20 @@ fn content_coding(req: &HttpRequest) -> Result<ContentCoding, PasteError> {
 /// it is produced, so a small bomb cannot take memory (or the disk) before the limit bites.
 async fn decode(coding: ContentCoding, body: Bytes, limit: usize) -> Result<Bytes, PasteError> {
     use std::io::Read;
-    if coding == ContentCoding::Identity {
-        return Ok(body);
+    if coding == ContentCoding::Identity || body.is_empty() {
+        return Ok(body); // an empty body gets the usual "empty body" answer
     }
     let decoded = web::block(move || -> Result<Vec<u8>, PasteError> {
         let reader: Box<dyn Read> = match coding {
             ContentCoding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&body[..])),
-            _ => Box::new(flate2::read::ZlibDecoder::new(&body[..])),
+            // HTTP's deflate is zlib-wrapped, but some clients send the raw stream.
+            _ if has_zlib_header(&body) => Box::new(flate2::read::ZlibDecoder::new(&body[..])),
+            _ => Box::new(flate2::read::DeflateDecoder::new(&body[..])),
         };
-        let mut text = Vec::new();
+        // Room for the largest answer up front: read_to_end would otherwise double its
+        // buffer past the limit. Pages never written cost nothing (large buffers are
+        // mapped, see allocator.rs).
+        let mut text = Vec::with_capacity(limit + 1);
         reader
             .take(limit as u64 + 1)
             .read_to_end(&mut text)
@@ -212,6 +221,14 @@ async fn decode(coding: ContentCoding, body: Bytes, limit: usize) -> Result<Byte
     .await
     .map_err(|err| PasteError::BodyRead(format!("decoding was interrupted: {err}")))??;
     Ok(Bytes::from(decoded))
+}
+
+/// RFC 1950: compression method 8 in the low nibble, and a check value making the first
+/// two bytes a multiple of 31.
+fn has_zlib_header(body: &[u8]) -> bool {
+    body.len() >= 2
+        && body[0] & 0x0f == 8
+        && u16::from_be_bytes([body[0], body[1]]).is_multiple_of(31)
 }
 
 impl ContentCoding {

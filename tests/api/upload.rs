@@ -125,6 +125,37 @@ async fn compressed_uploads_are_stored_decoded_within_the_limit() {
     let message = response.text().await.unwrap();
     assert!(message.contains("not valid gzip"), "{message}");
 
+    // Some clients send deflate without its zlib wrapper.
+    let raw_deflate = {
+        use std::io::Write;
+        let mut encoder =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(b"raw deflate\n").unwrap();
+        encoder.finish().unwrap()
+    };
+    let response = put("deflate", raw_deflate).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let json: serde_json::Value = response.json().await.unwrap();
+    let back = app.get(&format!("/{}", json["id"].as_str().unwrap())).await;
+    assert_eq!(back.text().await.unwrap(), "raw deflate\n");
+
+    let response = put("gzip", Vec::new()).await.unwrap();
+    assert_eq!(response.status(), 400);
+    let message = response.text().await.unwrap();
+    assert!(message.starts_with("empty body"), "{message}");
+
+    // Two codings (here in two headers) are refused, not half decoded.
+    let response = app
+        .client
+        .put(format!("{}/", app.address))
+        .header("content-encoding", "gzip")
+        .header("content-encoding", "gzip")
+        .body(gzip(&gzip(b"twice")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415);
+
     let response = put("br", b"x".to_vec()).await.unwrap();
     assert_eq!(response.status(), 415);
     assert_eq!(
