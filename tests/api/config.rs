@@ -1,4 +1,6 @@
-use crate::common::{binary_command, free_port, run_binary_to_exit, spawn_binary};
+use crate::common::{
+    binary_command, free_port, run_binary_to_exit, spawn_binary, with_open_file_limit,
+};
 
 fn assert_one_clear_line(case: &str, code: Option<i32>, stderr: &str, mentions: &str) {
     assert!(code.is_some_and(|c| c != 0), "{case}: exit code {code:?}");
@@ -105,23 +107,9 @@ fn an_unusable_database_path_stops_start_up_with_one_clear_line() {
 /// `ulimit -n 24` left the workers panicking with backtraces before any error line.
 #[test]
 fn an_open_file_limit_too_low_to_serve_stops_start_up_with_one_clear_line() {
-    use std::os::unix::process::CommandExt;
     let dir = tempfile::tempdir().unwrap();
     let mut command = binary_command(&dir.path().join("store.db"), free_port());
-    // SAFETY: setrlimit is async-signal-safe and touches only the child about to exec.
-    unsafe {
-        command.pre_exec(|| {
-            let limit = libc::rlimit {
-                rlim_cur: 24,
-                rlim_max: 24,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
-    }
+    with_open_file_limit(&mut command, 24, 24);
     let (code, stderr) = run_binary_to_exit(command);
     assert_one_clear_line("ulimit -n 24", code, &stderr, "open-file limit is 24");
 }

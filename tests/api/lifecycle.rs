@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::{binary_command, free_port, spawn_binary};
+use crate::common::{binary_command, free_port, spawn_binary, with_open_file_limit};
 
 #[tokio::test]
 async fn stop_signals_finish_in_flight_uploads_then_exit_zero() {
@@ -191,25 +191,11 @@ async fn malformed_requests_get_400_without_error_lines_unless_asked_for() {
 /// connection needs a descriptor, and 300 clients at once are all answered.
 #[tokio::test]
 async fn the_soft_open_file_limit_is_raised_so_many_clients_are_served() {
-    use std::os::unix::process::CommandExt;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("store.db");
     let port = free_port();
     let mut command = binary_command(&db, port);
-    // SAFETY: setrlimit is async-signal-safe and touches only the child about to exec.
-    unsafe {
-        command.pre_exec(|| {
-            let limit = libc::rlimit {
-                rlim_cur: 64,
-                rlim_max: 4096,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
-    }
+    with_open_file_limit(&mut command, 64, 4096);
     let app = spawn_binary(command, &db, port).await;
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", app.pid())).unwrap();
     let open_files = limits

@@ -379,3 +379,22 @@ pub async fn raw_request(port: u16, request: &[u8]) -> String {
         .expect("answer read");
     String::from_utf8_lossy(&answer).into_owned()
 }
+
+/// Starts the command's child with this open-file limit (soft, hard), as `ulimit -n` would.
+pub fn with_open_file_limit(command: &mut Command, soft: u64, hard: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit is async-signal-safe and touches only the child about to exec.
+    unsafe {
+        command.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: soft,
+                rlim_max: hard,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+}
