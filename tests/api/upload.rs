@@ -571,10 +571,29 @@ async fn stalled_uploads_give_way_to_waiting_ones() {
             .unwrap();
         stalled.push(stream);
     }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let waiting = tokio::time::timeout(std::time::Duration::from_secs(20), app.put("a log"))
+    // The stalled uploads reserve their room once the server has read their headers: send
+    // small uploads until one is kept waiting (not answered within a second), so that the
+    // budget is known to be full, however slowly this machine got there.
+    let mut tries = 0;
+    let waiting = loop {
+        let upload = tokio::spawn(
+            app.client
+                .put(format!("{}/", app.address))
+                .body("a log")
+                .send(),
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        if !upload.is_finished() {
+            break upload;
+        }
+        tries += 1;
+        assert!(tries < 10, "the stalled uploads never filled the budget");
+    };
+    let waiting = tokio::time::timeout(std::time::Duration::from_secs(20), waiting)
         .await
-        .expect("the waiting upload went through within 20 s");
+        .expect("the waiting upload went through within 20 s")
+        .unwrap()
+        .unwrap();
     assert_eq!(waiting.status(), 200);
     // As many are cut off as it takes to make room; the others may go on.
     let mut cut_off = 0;
