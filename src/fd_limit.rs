@@ -5,14 +5,19 @@
 /// actix's workers would panic on the first accept instead of saying why.
 pub const MIN_OPEN_FILES: u64 = 64;
 
-/// The soft limit on open files, if it can be read.
-pub fn soft_limit() -> Option<u64> {
+/// The (soft, hard) limits on open files, if they can be read.
+fn limits() -> Option<libc::rlimit> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit only fills the struct passed.
-    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0).then_some(limit.rlim_cur)
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0).then_some(limit)
+}
+
+/// The soft limit on open files, if it can be read.
+pub fn soft_limit() -> Option<u64> {
+    limits().map(|limit| limit.rlim_cur)
 }
 
 /// Every connection holds a file descriptor, and Docker's default soft limit of 1,024 would
@@ -20,21 +25,12 @@ pub fn soft_limit() -> Option<u64> {
 /// accepting for a while) although the hard limit allows far more. Raising the soft limit
 /// to the hard one needs no privilege. Returns the (old, new) soft limit when it changed.
 pub fn raise_to_the_hard_limit() -> Option<(libc::rlim_t, libc::rlim_t)> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+    let limit = limits().filter(|limit| limit.rlim_cur < limit.rlim_max)?;
+    let raised = libc::rlimit {
+        rlim_cur: limit.rlim_max,
+        rlim_max: limit.rlim_max,
     };
-    // SAFETY: getrlimit and setrlimit only read and fill the struct passed.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 || limit.rlim_cur >= limit.rlim_max
-        {
-            return None;
-        }
-        let old = limit.rlim_cur;
-        limit.rlim_cur = limit.rlim_max;
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-            return None;
-        }
-        Some((old, limit.rlim_cur))
-    }
+    // SAFETY: setrlimit only reads the struct passed.
+    (unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0)
+        .then_some((limit.rlim_cur, raised.rlim_cur))
 }

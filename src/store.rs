@@ -154,14 +154,12 @@ struct OpenedFiles {
 
 impl OpenedFiles {
     fn new(database: &Path, wal: &Path) -> Self {
-        let mut files = OpenedFiles {
+        OpenedFiles {
             database: database.to_path_buf(),
             wal: wal.to_path_buf(),
             database_id: file_id(database),
-            wal_id: None,
-        };
-        files.wal_id = file_id(wal);
-        files
+            wal_id: file_id(wal),
+        }
     }
 
     /// Err when a path no longer names the file opened (a WAL that did not exist yet is

@@ -62,8 +62,8 @@ impl UploadBudget {
         self.waiting.load(Ordering::Relaxed) > 0
     }
 
-    /// Bytes free now (for tests and logs).
-    pub fn available(&self) -> usize {
+    #[cfg(test)]
+    fn available(&self) -> usize {
         self.permits.available_permits()
     }
 }

@@ -52,20 +52,14 @@ pub async fn put_paste(
     // Within the limit, and only reserved: pages a short body never fills cost nothing.
     let expected = declared.map_or(0, |length| length as usize);
     let coding = content_coding(&req)?;
-    let held = match (coding, declared) {
-        (ContentCoding::Identity, Some(length)) => length as usize,
-        // Unknown length, or decoded text of up to the limit besides the body as sent.
-        (ContentCoding::Identity, None) => limit,
-        (_, length) => limit + length.map_or(limit, |length| length as usize),
-    };
-    let _reserved = wait_for_room(&state, held).await?;
+    let _reserved = wait_for_room(&state, bytes_to_hold(coding, declared, limit)).await?;
     let too_slow = Rc::new(Cell::new(false));
     let body = paced(payload, state.clone(), too_slow.clone())
         .map(|chunk| chunk.map_err(describe_payload_error));
-    let body = match with_deadline(read_limited(body, limit, expected)).await? {
-        Err(_) if too_slow.get() => return Err(PasteError::TooSlow),
-        read => read?,
-    };
+    let body = unless_too_slow(
+        with_deadline(read_limited(body, limit, expected)).await?,
+        &too_slow,
+    )?;
     let body = decode(coding, body, limit).await?;
     let id = store_paste(&state, body).await?;
     // A newline after the JSON, as Go's encoder wrote it: `curl -T` output ends its line.
@@ -97,25 +91,21 @@ pub async fn post_paste(
     }
     let limit = state.max_paste_bytes;
     let body_limit = limit + FORM_FRAMING_ALLOWANCE;
-    if declared_length(&req).is_some_and(|length| length > body_limit as u64) {
+    let declared = declared_length(&req);
+    if declared.is_some_and(|length| length > body_limit as u64) {
         return Err(too_large(limit));
     }
     let coding = content_coding(&req)?;
-    let declared = declared_length(&req).map_or(body_limit, |length| length as usize);
-    let held = match coding {
-        ContentCoding::Identity => declared,
-        _ => declared + body_limit,
-    };
-    let _reserved = wait_for_room(&state, held).await?;
+    let _reserved = wait_for_room(&state, bytes_to_hold(coding, declared, body_limit)).await?;
     let too_slow = Rc::new(Cell::new(false));
     let payload = paced(payload, state.clone(), too_slow.clone());
     if coding != ContentCoding::Identity {
         // A compressed form is read whole (it is small) and decoded within the same cap.
         let raw = payload.map(|chunk| chunk.map_err(describe_payload_error));
-        let raw = match with_deadline(read_limited(raw, body_limit, 0)).await? {
-            Err(_) if too_slow.get() => return Err(PasteError::TooSlow),
-            read => read?,
-        };
+        let raw = unless_too_slow(
+            with_deadline(read_limited(raw, body_limit, 0)).await?,
+            &too_slow,
+        )?;
         let form = decode(coding, raw, body_limit).await?;
         let form = futures_util::stream::once(async { Ok::<_, PayloadError>(form) });
         let body = first_form_value(Multipart::new(req.headers(), form), limit).await?;
@@ -140,8 +130,7 @@ pub async fn post_paste(
     let multipart = Multipart::new(req.headers(), counted);
     let body = match with_deadline(first_form_value(multipart, limit)).await? {
         Err(_) if overflowed.get() => return Err(too_large(limit)),
-        Err(_) if too_slow.get() => return Err(PasteError::TooSlow),
-        read => read?,
+        read => unless_too_slow(read, &too_slow)?,
     };
     answer_link(&req, &state, body).await
 }
@@ -418,6 +407,24 @@ fn paced(
         }
     });
     Box::pin(stream.fuse())
+}
+
+/// What an upload holds of the budget: the body as declared (`cap`, the most it may be,
+/// when unknown), and for a compressed body also the text it decodes to, up to `cap`.
+fn bytes_to_hold(coding: ContentCoding, declared: Option<u64>, cap: usize) -> usize {
+    let sent = declared.map_or(cap, |length| length as usize);
+    match coding {
+        ContentCoding::Identity => sent,
+        _ => sent + cap,
+    }
+}
+
+/// A read that `paced` cut off fails as too slow, whatever error the reader made of it.
+fn unless_too_slow<T>(read: Result<T, PasteError>, too_slow: &Cell<bool>) -> Result<T, PasteError> {
+    match read {
+        Err(_) if too_slow.get() => Err(PasteError::TooSlow),
+        read => read,
+    }
 }
 
 /// The most bytes one upload may hold in memory: a compressed form and its decoded text.
