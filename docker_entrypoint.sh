@@ -23,8 +23,15 @@ LITESTREAM_CONFIG="${LITESTREAM_CONFIG:-/etc/litestream.yml}"
 S6_INIT="${S6_INIT:-/init}"
 mode="${LOGPASTE_RUN_MODE:-auto}"
 
-# Litestream and the app must agree on the file: give Litestream the app's default.
+# Litestream and the app must agree on the file: give Litestream the app's default, and
+# make it absolute. s6-supervise starts each service in its own service directory, not
+# in the image's working directory, so a relative path would name a different file for
+# the restore, Litestream and the app: replication would silently watch an empty one.
 DB_PATH="${DB_PATH:-data/store.db}"
+case "$DB_PATH" in
+  /*) ;;
+  *) DB_PATH="$(pwd -P)/$DB_PATH" ;;
+esac
 DB_SYNC_INTERVAL="${DB_SYNC_INTERVAL:-1s}"
 export LOGPASTE_BIN LITESTREAM_BIN LITESTREAM_CONFIG DB_PATH DB_SYNC_INTERVAL
 

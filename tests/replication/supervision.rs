@@ -189,7 +189,17 @@ pub struct Supervised {
     pub svscan: ProcessGroup,
 }
 
-pub fn start_supervised(dir: &Path, moto: &Moto, app_args: &[&str], data_dir: &Path) -> Supervised {
+/// A scan directory holding our two longruns as s6-rc lays them out, the stand-ins for
+/// what s6-overlay provides, and the environment variables that point our scripts at
+/// them (the halt command and the container results folder).
+struct ServiceTree {
+    scandir: PathBuf,
+    stubs: PathBuf,
+    results: PathBuf,
+    env: Vec<(&'static str, String)>,
+}
+
+fn lay_out_service_tree(dir: &Path) -> ServiceTree {
     let scandir = dir.join("scandir");
     let stubs = dir.join("s6-overlay-stubs");
     let results = dir.join("container-results");
@@ -221,17 +231,35 @@ pub fn start_supervised(dir: &Path, moto: &Moto, app_args: &[&str], data_dir: &P
         ),
     );
 
-    let port = free_port();
     let env = vec![
         ("PATH", script_path(&[&stubs])),
+        ("LOGPASTE_S6_HALT", stubs.join("halt").display().to_string()),
+        ("LOGPASTE_S6_RESULTS_DIR", results.display().to_string()),
+    ];
+    ServiceTree {
+        scandir,
+        stubs,
+        results,
+        env,
+    }
+}
+
+pub fn start_supervised(dir: &Path, moto: &Moto, app_args: &[&str], data_dir: &Path) -> Supervised {
+    let ServiceTree {
+        scandir,
+        results,
+        env: tree_env,
+        ..
+    } = lay_out_service_tree(dir);
+    let port = free_port();
+    let mut env = vec![
         ("PORT", port.to_string()),
         ("DB_PATH", data_dir.join("store.db").display().to_string()),
         ("DB_REPLICA_URL", moto.replica_url(BUCKET, PATH)),
         ("DB_SYNC_INTERVAL", "1s".to_string()),
         ("LOGPASTE_ARGS", shell_quote(app_args)),
-        ("LOGPASTE_S6_HALT", stubs.join("halt").display().to_string()),
-        ("LOGPASTE_S6_RESULTS_DIR", results.display().to_string()),
     ];
+    env.extend(tree_env);
 
     // The oneshot first, exactly as its up file says.
     let mut restore = container_command(&system_tool("execlineb"), &env);
@@ -402,4 +430,76 @@ async fn an_app_that_exits_on_bad_config_stops_the_supervisor_with_its_own_code(
         Some(2),
         "the supervision tree exits 2:\n{log}"
     );
+}
+
+/// s6-supervise starts each service in its own service directory, not in the image's
+/// working directory, so a relative `DB_PATH` (which the contract allows) must not reach
+/// the services as it is: the app and Litestream would each open a file of their own, and
+/// every paste would be acknowledged but never replicated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relative_db_path_names_one_file_for_the_restore_litestream_and_the_app() {
+    let dir = temp_dir();
+    let moto = Moto::start(dir.path()).await;
+    moto.create_bucket(BUCKET).await;
+    let replica = moto.replica_url(BUCKET, "relative");
+    let tree = lay_out_service_tree(dir.path());
+    // Stands in for s6-overlay's /init: the restore oneshot (s6-rc runs it from a service
+    // directory of its own too), then the supervision tree.
+    let init = tree.stubs.join("init");
+    write_executable(
+        &init,
+        &format!(
+            "#!/bin/sh\nset -eu\n(cd '{}' && execlineb -P '{}')\nexec s6-svscan '{}'\n",
+            tree.stubs.display(),
+            service_tree().join("restore/up").display(),
+            tree.scandir.display()
+        ),
+    );
+    let port = free_port();
+    let mut env = vec![
+        ("PORT", port.to_string()),
+        ("DB_PATH", "data/store.db".to_string()),
+        ("DB_REPLICA_URL", replica.clone()),
+        ("DB_SYNC_INTERVAL", "1s".to_string()),
+        ("LOGPASTE_RUN_MODE", "s6".to_string()),
+        ("S6_INIT", init.display().to_string()),
+    ];
+    env.extend(tree.env.iter().cloned());
+    let mut command = container_command(&repo_path("docker_entrypoint.sh"), &env);
+    // The image's WORKDIR.
+    command.current_dir(dir.path());
+    let svscan = ProcessGroup::spawn(command, "entrypoint", &dir.path().join("entrypoint.log"));
+    let mut supervised = Supervised {
+        scandir: tree.scandir.clone(),
+        results: tree.results.clone(),
+        base_url: format!("http://127.0.0.1:{port}"),
+        svscan,
+    };
+    wait_healthy(&mut supervised).await;
+
+    let http = http_client();
+    let id = put_paste(&http, &supervised.base_url, b"written under s6\n".to_vec()).await;
+    wait_replicated(
+        &replica,
+        &dir.path().join("check.db"),
+        std::slice::from_ref(&id),
+        Duration::from_secs(60),
+    )
+    .await;
+    let status = stop_supervised(&mut supervised).await;
+    assert!(
+        status.success(),
+        "a clean stop: {status}\n{}",
+        supervised.svscan.log_text()
+    );
+    assert!(
+        dir.path().join("data/store.db").is_file(),
+        "the database is where DB_PATH says, from the working directory the container started in"
+    );
+    for service in ["litestream", "logpaste"] {
+        assert!(
+            !tree.scandir.join(service).join("data").exists(),
+            "no stray database in the {service} service directory"
+        );
+    }
 }
