@@ -4,6 +4,7 @@
 //! PID, then runs our restore and launch helpers as the s6 services would.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -290,4 +291,82 @@ async fn outside_pid_1_init_runs_as_pid_1_of_a_new_namespace_and_hears_stop_sign
         "exit code 2 comes through:\n{}",
         failing.process.log_text()
     );
+}
+
+fn owner(path: &Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    fs::symlink_metadata(path)
+        .unwrap_or_else(|_| panic!("{} exists", path.display()))
+        .uid()
+}
+
+/// As root, logpaste-as-user hands the app's user what the app and Litestream write, and
+/// nothing else: the database's folder may be shared with other files (a volume's root,
+/// `/tmp`) that must keep their owners.
+#[test]
+fn the_app_user_is_handed_the_database_files_and_nothing_else_in_their_folder() {
+    require_root("changing owners");
+    let dir = temp_dir();
+    make_world_writable(dir.path());
+    let shared = dir.path().join("shared");
+    fs::create_dir(&shared).expect("create folder");
+    // What an image that ran as root (LogPaste's) leaves behind, beside other files.
+    let db_path = shared.join("store.db");
+    for (path, contents) in [
+        (db_path.clone(), "db"),
+        (shared.join("store.db-wal"), "wal"),
+        (shared.join("root-secret"), "secret"),
+    ] {
+        fs::write(&path, contents).expect("write file");
+    }
+    fs::set_permissions(
+        shared.join("root-secret"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .expect("chmod");
+    fs::create_dir_all(shared.join(".store.db-litestream/ltx")).expect("create folder");
+    fs::create_dir(shared.join("other-app")).expect("create folder");
+    fs::write(shared.join("other-app/config"), "x").expect("write file");
+    std::os::unix::fs::chown(shared.join("other-app/config"), Some(1234), Some(1234))
+        .expect("chown");
+
+    let run_as_app_user = |db_path: &Path, script: &str| {
+        Command::new(repo_path("rootfs/usr/local/bin/logpaste-as-user"))
+            .args(["sh", "-c", script])
+            .env_clear()
+            .env("PATH", script_path(&[]))
+            .env("DB_PATH", db_path)
+            .env("LOGPASTE_USER", "65534:65534")
+            .output()
+            .expect("run logpaste-as-user")
+    };
+    let secret = shared.join("root-secret");
+    let output = run_as_app_user(
+        &db_path,
+        &format!("id -u; cat '{}' || echo unreadable", secret.display()),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), ["65534", "unreadable"]);
+
+    for path in [
+        shared.clone(),
+        db_path.clone(),
+        shared.join("store.db-wal"),
+        shared.join(".store.db-litestream"),
+        shared.join(".store.db-litestream/ltx"),
+    ] {
+        assert_eq!(owner(&path), 65534, "{} is the app user's", path.display());
+    }
+    assert_eq!(owner(&secret), 0, "other files keep their owner");
+    assert_eq!(owner(&shared.join("other-app")), 0);
+    assert_eq!(owner(&shared.join("other-app/config")), 1234);
+
+    // A folder everybody may write in (/tmp) stays as it is.
+    let sticky = dir.path().join("sticky");
+    fs::create_dir(&sticky).expect("create folder");
+    fs::set_permissions(&sticky, fs::Permissions::from_mode(0o1777)).expect("chmod");
+    let output = run_as_app_user(&sticky.join("store.db"), "id -u");
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(owner(&sticky), 0, "a shared folder keeps its owner");
 }
