@@ -37,6 +37,8 @@ struct LitestreamYml {
     snapshot: Snapshot,
     l0_retention: Option<String>,
     l0_retention_check_interval: String,
+    #[allow(dead_code)] // its effect is checked by stop.rs, with a silent bucket
+    shutdown_sync_timeout: String,
 }
 
 /// One database; its replica settings are checked by every other replication test.

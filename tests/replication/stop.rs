@@ -146,3 +146,49 @@ async fn the_last_sync_gives_up_on_a_bucket_that_does_not_answer_and_says_so() {
         "and says what it means:\n{log}"
     );
 }
+
+/// What the platforms give a stop before SIGKILL: Fly.io's kill_timeout, Heroku's fixed
+/// 30 s, the recipes' Compose stop_grace_period.
+const PLATFORM_STOP_GRACE: Duration = Duration::from_secs(30);
+
+/// With the bucket silent at stop time, Litestream's own last sync and the last pass each
+/// give up on their own, so the stop ends, and says what may be missing, before the
+/// platform's SIGKILL would cut it short (Litestream's default alone waits 30 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_with_the_bucket_silent_ends_within_the_platforms_grace_and_says_so() {
+    let dir = temp_dir();
+    let moto = Moto::start(dir.path()).await;
+    moto.create_bucket(BUCKET).await;
+    let replica = moto.replica_url(BUCKET, "silent");
+    let http = http_client();
+    let config = StackConfig::new(&dir.path().join("host"), &replica);
+    let mut stack = Stack::start(&config, "stack").await;
+    stack.wait_replicating(&moto, BUCKET, "silent").await;
+
+    moto.freeze();
+    put_paste(
+        &http,
+        &stack.base_url,
+        b"written while the bucket is silent\n".to_vec(),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    stack.process.signal("TERM");
+    let status = stack.process.wait_exit(Duration::from_secs(120)).await;
+    let took = started.elapsed();
+    moto.thaw();
+    let log = stack.process.log_text();
+    assert!(
+        took < PLATFORM_STOP_GRACE,
+        "the stop took {took:?}, past the platforms' {PLATFORM_STOP_GRACE:?}:\n{log}"
+    );
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "the container reports the failed last sync:\n{log}"
+    );
+    assert!(
+        log.contains("logpaste-final-sync: ERROR: the last sync failed or timed out"),
+        "and says what it means:\n{log}"
+    );
+}
