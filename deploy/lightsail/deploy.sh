@@ -27,7 +27,8 @@ repo_root=$(cd "$recipe_dir/../.." && pwd)
 
 # Settings passed through to the container when set; the first three are required.
 required_vars=(DB_REPLICA_URL LITESTREAM_ACCESS_KEY_ID LITESTREAM_SECRET_ACCESS_KEY)
-optional_vars=(LITESTREAM_REGION DB_SYNC_INTERVAL)
+optional_vars=(LITESTREAM_REGION LITESTREAM_ENDPOINT DB_SYNC_INTERVAL
+  LOGPASTE_RESTORE_TIMEOUT LOGPASTE_FINAL_SYNC_TIMEOUT)
 
 die() {
   echo "deploy.sh: $*" >&2

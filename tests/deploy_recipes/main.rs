@@ -432,6 +432,14 @@ fn lightsail_runs_one_node_with_a_health_check_and_takes_secrets_only_from_the_e
             "deploy.sh requires {name}"
         );
     }
+    // Every setting docs/replication.md offers the operator reaches the container when set
+    // (DB_PATH aside: the image's default is where Lightsail's disk is).
+    for name in documented_image_settings() {
+        assert!(
+            name == "DB_PATH" || required.contains(&name) || optional.contains(&name),
+            "deploy.sh drops {name}, which docs/replication.md offers"
+        );
+    }
     let mut env = recipes::awkward_values(&required);
     env.extend(recipes::awkward_values(&optional));
     let (ok, stdout, stderr) = recipes::lightsail_render(&env);
@@ -707,4 +715,26 @@ fn the_image_build_context_holds_every_file_the_build_reads() {
 
 fn assert_exists(path: &Path, what: &str) {
     assert!(path.is_file(), "{what} does not exist: {}", path.display());
+}
+
+/// The variables in the first column of docs/replication.md's "Bucket settings" table.
+fn documented_image_settings() -> Vec<String> {
+    let docs = std::fs::read_to_string(repo_root().join("docs/replication.md"))
+        .expect("read docs/replication.md");
+    let table = docs
+        .split("## Bucket settings")
+        .nth(1)
+        .expect("docs/replication.md has a Bucket settings section");
+    let names: Vec<String> = table
+        .lines()
+        .skip_while(|line| !line.starts_with('|'))
+        .take_while(|line| line.starts_with('|'))
+        .filter_map(|line| line.split('|').nth(1))
+        .flat_map(|cell| cell.split('`').skip(1).step_by(2).map(str::to_string))
+        .collect();
+    assert!(
+        names.len() >= 8,
+        "the table lists the bucket settings: {names:?}"
+    );
+    names
 }
