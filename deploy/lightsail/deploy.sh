@@ -14,7 +14,10 @@
 #   LITESTREAM_ACCESS_KEY_ID       required
 #   LITESTREAM_SECRET_ACCESS_KEY   required
 #   LITESTREAM_REGION              optional (bucket region)
+#   LITESTREAM_ENDPOINT            optional (S3-compatible store: B2, R2, MinIO, ...)
 #   DB_SYNC_INTERVAL               optional (image default otherwise)
+#   LOGPASTE_RESTORE_TIMEOUT,      optional (docs/replication.md)
+#   LOGPASTE_FINAL_SYNC_TIMEOUT
 #   LOGPASTE_IMAGE                 optional: deploy this image (a public image or
 #                                  an already pushed ":service.label.N") instead
 #                                  of building and pushing
