@@ -160,6 +160,61 @@ if [ -z "${DB_REPLICA_URL:-}" ]; then
   exec logpaste-as-user "$LOGPASTE_BIN" "$@"
 fi
 
+# Litestream's settings, checked before anything runs: a bad one would otherwise show as
+# a YAML error followed by "cannot restore". One line names the setting; no value is
+# printed but the interval's (never a secret).
+setting_error() {
+  log "ERROR: $*"
+  exit 2
+}
+
+newline='
+'
+# litestream.yml puts these between single quotes, where a ' ends the value early and a
+# line break changes it.
+check_quotable() {
+  case "$2" in
+    *"'"* | *"$newline"*)
+      setting_error "$1 contains a ' or a line break, which Litestream's configuration cannot carry"
+      ;;
+  esac
+}
+check_quotable DB_PATH "$DB_PATH"
+check_quotable DB_REPLICA_URL "$DB_REPLICA_URL"
+check_quotable LITESTREAM_ACCESS_KEY_ID "${LITESTREAM_ACCESS_KEY_ID:-}"
+check_quotable LITESTREAM_SECRET_ACCESS_KEY "${LITESTREAM_SECRET_ACCESS_KEY:-}"
+check_quotable LITESTREAM_REGION "${LITESTREAM_REGION:-}"
+check_quotable LITESTREAM_ENDPOINT "${LITESTREAM_ENDPOINT:-}"
+
+case "$DB_REPLICA_URL" in
+  s3://?* | gs://?* | abs://?* | file://?* | sftp://?* | nats://?* | oss://?* | webdav://?* | webdavs://?*) ;;
+  *://*)
+    scheme="${DB_REPLICA_URL%%://*}"
+    case "$scheme" in
+      *[!a-zA-Z0-9+.-]* | "") scheme="" ;;
+      *) scheme=" '$scheme'" ;;
+    esac
+    setting_error "DB_REPLICA_URL: Litestream does not know the scheme$scheme; use s3://bucket/path" \
+      "(or gs, abs, sftp, file, nats, oss, webdav)"
+    ;;
+  *)
+    setting_error "DB_REPLICA_URL must start with a scheme, e.g. s3://my-bucket/logpaste"
+    ;;
+esac
+
+# A Go duration, as Litestream parses it: number-unit pairs such as 1s, 500ms, 1m30s; above 0.
+go_duration='(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h))+'
+case "$DB_SYNC_INTERVAL" in
+  *"$newline"*) setting_error "DB_SYNC_INTERVAL contains a line break" ;;
+esac
+if ! printf '%s\n' "$DB_SYNC_INTERVAL" | grep -Eqx "$go_duration"; then
+  setting_error "DB_SYNC_INTERVAL='$DB_SYNC_INTERVAL' is not a duration such as 1s, 500ms or 1m"
+fi
+case "$DB_SYNC_INTERVAL" in
+  *[1-9]*) ;;
+  *) setting_error "DB_SYNC_INTERVAL='$DB_SYNC_INTERVAL' must be more than 0" ;;
+esac
+
 LOGPASTE_ARGS=$(shell_quote "$@")
 export LOGPASTE_ARGS
 

@@ -370,3 +370,125 @@ fn the_app_user_is_handed_the_database_files_and_nothing_else_in_their_folder() 
     assert!(output.status.success(), "{output:?}");
     assert_eq!(owner(&sticky), 0, "a shared folder keeps its owner");
 }
+
+/// Runs the entrypoint with one setting changed; `LOGPASTE_RUN_MODE=none` is not a mode,
+/// so an entrypoint that accepts the settings stops right after checking them.
+fn entrypoint_with(name: &'static str, value: &str) -> (Option<i32>, String) {
+    let mut env = vec![
+        ("DB_PATH", "/nonexistent/store.db".to_string()),
+        ("DB_REPLICA_URL", "s3://bucket/logpaste".to_string()),
+        ("LOGPASTE_RUN_MODE", "none".to_string()),
+    ];
+    env.retain(|(existing, _)| *existing != name);
+    env.push((name, value.to_string()));
+    let output = container_command(&repo_path("docker_entrypoint.sh"), &env)
+        .output()
+        .expect("run the entrypoint");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code(), stderr)
+}
+
+/// A bad Litestream setting stops the container before anything runs, with one line that
+/// names it (and never shows a credential), instead of a YAML error and "cannot restore".
+#[test]
+fn a_bad_litestream_setting_stops_the_start_with_one_line_naming_it() {
+    let refused: &[(&'static str, &str, &str)] = &[
+        (
+            "DB_SYNC_INTERVAL",
+            "abc",
+            "DB_SYNC_INTERVAL='abc' is not a duration",
+        ),
+        (
+            "DB_SYNC_INTERVAL",
+            "10",
+            "DB_SYNC_INTERVAL='10' is not a duration",
+        ),
+        (
+            "DB_SYNC_INTERVAL",
+            "-1s",
+            "DB_SYNC_INTERVAL='-1s' is not a duration",
+        ),
+        (
+            "DB_SYNC_INTERVAL",
+            "0s",
+            "DB_SYNC_INTERVAL='0s' must be more than 0",
+        ),
+        (
+            "DB_SYNC_INTERVAL",
+            "1s\n2s",
+            "DB_SYNC_INTERVAL contains a line break",
+        ),
+        (
+            "DB_REPLICA_URL",
+            "my-bucket/logpaste",
+            "DB_REPLICA_URL must start with a scheme",
+        ),
+        (
+            "DB_REPLICA_URL",
+            "https://s3.example.com/b",
+            "does not know the scheme 'https'",
+        ),
+        (
+            "DB_REPLICA_URL",
+            "s3://bucket/it's",
+            "DB_REPLICA_URL contains a '",
+        ),
+        (
+            "LITESTREAM_SECRET_ACCESS_KEY",
+            "se'cret-SHOWN",
+            "LITESTREAM_SECRET_ACCESS_KEY contains a '",
+        ),
+        (
+            "LITESTREAM_ACCESS_KEY_ID",
+            "AKIA\nSHOWN",
+            "LITESTREAM_ACCESS_KEY_ID contains a '",
+        ),
+        (
+            "LITESTREAM_REGION",
+            "eu'west",
+            "LITESTREAM_REGION contains a '",
+        ),
+        (
+            "LITESTREAM_ENDPOINT",
+            "https://x'y",
+            "LITESTREAM_ENDPOINT contains a '",
+        ),
+    ];
+    for (name, value, expected) in refused {
+        let (code, stderr) = entrypoint_with(name, value);
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(code, Some(2), "{name}={value:?}: {stderr}");
+        assert_eq!(lines.len(), 1, "{name}={value:?}: one line: {stderr}");
+        assert!(
+            lines[0].contains(expected),
+            "{name}={value:?}: says {expected:?}: {stderr}"
+        );
+        assert!(!stderr.contains("SHOWN"), "no credential in {stderr}");
+    }
+
+    let accepted: &[(&'static str, &str)] = &[
+        ("DB_SYNC_INTERVAL", "1s"),
+        ("DB_SYNC_INTERVAL", "500ms"),
+        ("DB_SYNC_INTERVAL", "1m30s"),
+        ("DB_SYNC_INTERVAL", "1.5s"),
+        ("DB_SYNC_INTERVAL", ""),
+        (
+            "DB_REPLICA_URL",
+            "s3://bucket/logpaste?endpoint=http://127.0.0.1:9000",
+        ),
+        ("DB_REPLICA_URL", "file:///var/backups/logpaste"),
+        ("DB_REPLICA_URL", "gs://bucket/logpaste"),
+        ("DB_REPLICA_URL", "abs://account@container/logpaste"),
+        (
+            "LITESTREAM_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        ),
+    ];
+    for (name, value) in accepted {
+        let (code, stderr) = entrypoint_with(name, value);
+        assert!(
+            code == Some(2) && stderr.contains("unknown LOGPASTE_RUN_MODE 'none'"),
+            "{name}={value:?} passes the checks: {stderr}"
+        );
+    }
+}
