@@ -28,7 +28,7 @@ pub enum PasteError {
     BodyRead(String),
     #[error("upload took too long: send the paste within {} seconds", .0.as_secs())]
     UploadTimeout(Duration),
-    #[error("rate limit reached: at most {per_minute} uploads per minute; try again in {} s", retry_after_secs(.retry_after))]
+    #[error("rate limit reached: at most {per_minute} upload{} per minute; try again in {} s", plural_s(.per_minute), retry_after_secs(.retry_after))]
     RateLimited {
         per_minute: u32,
         retry_after: Duration,
@@ -45,6 +45,14 @@ pub enum PasteError {
     Storage(#[source] StoreError),
     #[error("the server is out of disk space: the paste was not stored")]
     StorageFull,
+}
+
+fn plural_s(count: &u32) -> &'static str {
+    if *count == 1 {
+        ""
+    } else {
+        "s"
+    }
 }
 
 fn retry_after_secs(retry_after: &Duration) -> u64 {

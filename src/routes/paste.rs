@@ -17,7 +17,8 @@ use crate::id;
 use crate::rate_limit::Decision;
 use crate::startup::AppState;
 
-/// The whole upload must arrive within this time, so a slow client cannot hold a slot.
+/// The whole upload must arrive within this time (or longer when the size limit needs it,
+/// see `upload_deadline`), so a client cannot hold a connection open for ever.
 const UPLOAD_DEADLINE: Duration = Duration::from_secs(120);
 /// How often a waiting upload's pace is looked at, and over what window: see `paced`.
 const PACE_POLL: Duration = Duration::from_secs(1);
@@ -57,7 +58,7 @@ pub async fn put_paste(
     let body = paced(payload, state.clone(), too_slow.clone())
         .map(|chunk| chunk.map_err(describe_payload_error));
     let body = unless_too_slow(
-        with_deadline(read_limited(body, limit, expected)).await?,
+        with_deadline(limit, read_limited(body, limit, expected)).await?,
         &too_slow,
     )?;
     let body = decode(coding, body, limit).await?;
@@ -103,7 +104,7 @@ pub async fn post_paste(
         // A compressed form is read whole (it is small) and decoded within the same cap.
         let raw = payload.map(|chunk| chunk.map_err(describe_payload_error));
         let raw = unless_too_slow(
-            with_deadline(read_limited(raw, body_limit, 0)).await?,
+            with_deadline(body_limit, read_limited(raw, body_limit, 0)).await?,
             &too_slow,
         )?;
         let form = decode(coding, raw, body_limit).await?;
@@ -128,7 +129,7 @@ pub async fn post_paste(
         })
     };
     let multipart = Multipart::new(req.headers(), counted);
-    let body = match with_deadline(first_form_value(multipart, limit)).await? {
+    let body = match with_deadline(body_limit, first_form_value(multipart, limit)).await? {
         Err(_) if overflowed.get() => return Err(too_large(limit)),
         read => unless_too_slow(read, &too_slow)?,
     };
@@ -444,10 +445,23 @@ async fn wait_for_room(
         })
 }
 
-async fn with_deadline<T>(work: impl std::future::Future<Output = T>) -> Result<T, PasteError> {
-    tokio::time::timeout(UPLOAD_DEADLINE, work)
+/// How long an upload of up to `limit` bytes may take: enough for the largest paste at the
+/// slowest pace we accept (`MIN_PACE_BYTES` per `PACE_WINDOW`, a slow mobile link), and
+/// never less than `UPLOAD_DEADLINE`. With a large `-maxsize`, a lone slow upload must not
+/// be cut off at 120 s when it could never have arrived sooner.
+fn upload_deadline(limit: usize) -> Duration {
+    let at_slowest_pace = PACE_WINDOW.as_secs_f64() * limit as f64 / MIN_PACE_BYTES as f64;
+    UPLOAD_DEADLINE.max(Duration::from_secs(at_slowest_pace.ceil() as u64))
+}
+
+async fn with_deadline<T>(
+    limit: usize,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, PasteError> {
+    let deadline = upload_deadline(limit);
+    tokio::time::timeout(deadline, work)
         .await
-        .map_err(|_| PasteError::UploadTimeout(UPLOAD_DEADLINE))
+        .map_err(|_| PasteError::UploadTimeout(deadline))
 }
 
 /// Reads a stream of chunks into memory, refusing as soon as it would pass `limit` bytes:
@@ -540,5 +554,19 @@ mod tests {
         assert!(!is_blank(b" x "));
         assert!(!is_blank(b"\xff\xfe"));
         assert!(!is_blank(b"\0"));
+    }
+
+    #[test]
+    fn the_upload_deadline_leaves_time_for_the_largest_paste_at_the_slowest_pace() {
+        let mib = 1024 * 1024;
+        assert_eq!(upload_deadline(2 * mib), Duration::from_secs(160));
+        for limit in [mib, 2 * mib, 100 * mib, 953 * mib] {
+            let deadline = upload_deadline(limit);
+            // 64 KiB every 5 s: the pace below which a waiting upload is cut off.
+            let slowest_send = Duration::from_secs_f64(5.0 * limit as f64 / (64.0 * 1024.0));
+            assert!(deadline >= slowest_send, "{limit} bytes: {deadline:?}");
+            assert!(deadline >= UPLOAD_DEADLINE);
+        }
+        assert_eq!(upload_deadline(1024), UPLOAD_DEADLINE);
     }
 }

@@ -53,7 +53,10 @@ async fn behind_a_proxy_each_forwarded_client_has_its_own_budget() {
     })
     .await;
     assert_eq!(put_from(&app, Some("198.51.100.1")).await.status(), 200);
-    assert_eq!(put_from(&app, Some("198.51.100.1")).await.status(), 429);
+    let limited = put_from(&app, Some("198.51.100.1")).await;
+    assert_eq!(limited.status(), 429);
+    let message = limited.text().await.unwrap();
+    assert!(message.contains("at most 1 upload per minute"), "{message}");
     assert_eq!(put_from(&app, Some("198.51.100.2")).await.status(), 200);
     // The proxy appends the real client last; what the client wrote before is ignored.
     assert_eq!(
