@@ -1,9 +1,11 @@
-# syntax=docker/dockerfile:1.7
-#
 # logpaste in one container: the app, the official Litestream binary and s6-overlay.
 # docker_entrypoint.sh decides how it runs (see docs/replication.md).
 #
+#   docker build -t logpaste .
 #   docker buildx build --platform linux/amd64,linux/arm64 -t logpaste .
+#
+# Nothing here needs BuildKit (no RUN --mount, TARGETARCH optional): Heroku's heroku.yml
+# builds, and other classic builders, take this file as it is.
 #
 # Stopping: the app stops first, then Litestream makes its final sync to the bucket,
 # then one `litestream replicate -once` pass (logpaste-final-sync) ships whatever is
@@ -18,15 +20,17 @@ ARG DEBIAN_RELEASE=bookworm
 # ---- build: the release binary, dependencies cached between builds ----------------
 FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS build
 WORKDIR /src
-# Fetching the locked dependencies is its own layer: it only reruns when they change.
+# The locked dependencies, compiled in a layer of their own against a stand-in crate: it
+# only reruns when they (or SQLite's build options) change.
 COPY Cargo.toml Cargo.lock ./
+COPY .cargo/config.toml .cargo/config.toml
 RUN mkdir src && touch src/lib.rs && echo 'fn main() {}' > src/main.rs \
-    && cargo fetch --locked \
+    && cargo build --release --locked --bin logpaste \
     && rm -rf src
 COPY . .
-RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
-    --mount=type=cache,target=/src/target,sharing=locked \
-    cargo build --release --locked --bin logpaste \
+# COPY keeps the sources' own times, which may be older than the stand-in's build.
+RUN touch src/lib.rs src/main.rs \
+    && cargo build --release --locked --bin logpaste \
     && install -D -m 0755 target/release/logpaste /out/usr/local/bin/logpaste
 
 # ---- fetch: Litestream and s6-overlay, pinned by version and by sha256 -----------
@@ -50,12 +54,15 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl xz-utils \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /fetch
-RUN case "${TARGETARCH}" in \
+# TARGETARCH comes from BuildKit; a classic builder leaves it empty: then the build
+# machine's own architecture.
+RUN arch="${TARGETARCH:-$(dpkg --print-architecture)}" \
+    && case "${arch}" in \
       amd64) litestream_arch=x86_64; litestream_sha256="${LITESTREAM_SHA256_AMD64}"; \
              s6_arch=x86_64; s6_sha256="${S6_OVERLAY_SHA256_X86_64}" ;; \
       arm64) litestream_arch=arm64; litestream_sha256="${LITESTREAM_SHA256_ARM64}"; \
              s6_arch=aarch64; s6_sha256="${S6_OVERLAY_SHA256_AARCH64}" ;; \
-      *) echo "unsupported architecture: ${TARGETARCH} (amd64 and arm64 are)" >&2; exit 1 ;; \
+      *) echo "unsupported architecture: ${arch} (amd64 and arm64 are)" >&2; exit 1 ;; \
     esac \
     && litestream_url="https://github.com/benbjohnson/litestream/releases/download/v${LITESTREAM_VERSION}" \
     && s6_url="https://github.com/just-containers/s6-overlay/releases/download/v${S6_OVERLAY_VERSION}" \

@@ -738,3 +738,34 @@ fn documented_image_settings() -> Vec<String> {
     );
     names
 }
+
+/// Heroku builds heroku.yml's Dockerfile with a classic builder, without BuildKit: no
+/// `RUN --mount`, no frontend `# syntax=` directive, no heredocs, and TARGETARCH (which
+/// only BuildKit sets) only with a fallback.
+#[test]
+fn the_dockerfile_builds_without_buildkit() {
+    let dockerfile = std::fs::read_to_string(repo_root().join("Dockerfile")).expect("Dockerfile");
+    for (number, line) in dockerfile.lines().enumerate() {
+        let line = line.trim();
+        let at = number + 1;
+        assert!(
+            !line.to_ascii_lowercase().starts_with("# syntax="),
+            "line {at}: a syntax directive needs BuildKit: {line}"
+        );
+        if line.starts_with('#') {
+            continue;
+        }
+        assert!(
+            !line.contains("--mount="),
+            "line {at}: RUN --mount needs BuildKit: {line}"
+        );
+        assert!(!line.contains("<<"), "line {at}: heredocs need BuildKit");
+        let bare_uses = line.matches("TARGETARCH").count();
+        let with_fallback = line.matches("${TARGETARCH:-").count();
+        let declared = line == "ARG TARGETARCH";
+        assert!(
+            declared || bare_uses == with_fallback,
+            "line {at}: TARGETARCH is empty without BuildKit; use ${{TARGETARCH:-...}}: {line}"
+        );
+    }
+}
