@@ -73,7 +73,7 @@ impl Application {
             upload_budget: UploadBudget::new(routes::paste::largest_upload(
                 config.max_paste_bytes(),
             )),
-            homepage_csp: routes::home::homepage_csp(&config.footer),
+            homepage_csp: routes::csp::homepage_csp(&config.footer),
             store,
             config,
         });

@@ -3,8 +3,6 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use base64::Engine;
-use sha2::{Digest, Sha256};
 
 use crate::client_addr;
 use crate::startup::AppState;
@@ -47,86 +45,6 @@ pub async fn homepage(req: HttpRequest, state: web::Data<AppState>) -> HttpRespo
                 .content_type("text/plain; charset=utf-8")
                 .body("the homepage could not be rendered\n")
         }
-    }
-}
-
-/// The homepage's Content-Security-Policy: no inline script of ours, no asset from another
-/// host. The operator's footer is trusted configuration, so its inline `<script>` blocks
-/// are allowed by their hashes and its external scripts by their origins.
-pub fn homepage_csp(footer: &str) -> String {
-    let mut script_src = vec!["'self'".to_string()];
-    for script in inline_scripts(footer) {
-        let digest = Sha256::digest(script.as_bytes());
-        let hash = base64::engine::general_purpose::STANDARD.encode(digest);
-        script_src.push(format!("'sha256-{hash}'"));
-    }
-    for origin in external_script_origins(footer) {
-        if !script_src.contains(&origin) {
-            script_src.push(origin);
-        }
-    }
-    format!(
-        "default-src 'self'; script-src {}; style-src 'self' 'unsafe-inline'; \
-         img-src 'self' data: https:; connect-src 'self'; form-action 'self'; \
-         frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
-        script_src.join(" ")
-    )
-}
-
-/// Bodies of `<script>` elements without a `src`, exactly as written.
-fn inline_scripts(html: &str) -> Vec<&str> {
-    script_tags(html)
-        .filter(|(attributes, _)| attribute_value(attributes, "src").is_none())
-        .map(|(_, body)| body)
-        .collect()
-}
-
-/// `https://host` of each `<script src="https://host/...">`.
-fn external_script_origins(html: &str) -> Vec<String> {
-    script_tags(html)
-        .filter_map(|(attributes, _)| attribute_value(attributes, "src"))
-        .filter_map(|src| {
-            let (scheme, rest) = src.split_once("://")?;
-            if scheme != "https" && scheme != "http" {
-                return None;
-            }
-            let host = rest.split(['/', '?', '#']).next()?;
-            let safe = !host.is_empty()
-                && host
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'));
-            safe.then(|| format!("{scheme}://{host}"))
-        })
-        .collect()
-}
-
-/// (attributes, body) of each `<script ...>body</script>`; ASCII case-insensitive.
-fn script_tags(html: &str) -> impl Iterator<Item = (&str, &str)> {
-    let lower = html.to_ascii_lowercase();
-    let mut found = Vec::new();
-    let mut from = 0;
-    while let Some(start) = lower[from..].find("<script").map(|i| i + from) {
-        let Some(open_end) = lower[start..].find('>').map(|i| i + start) else {
-            break;
-        };
-        let Some(close) = lower[open_end..].find("</script").map(|i| i + open_end) else {
-            break;
-        };
-        found.push((&html[start + 7..open_end], &html[open_end + 1..close]));
-        from = close;
-    }
-    found.into_iter()
-}
-
-fn attribute_value<'a>(attributes: &'a str, name: &str) -> Option<&'a str> {
-    let lower = attributes.to_ascii_lowercase();
-    let at = lower.find(&format!("{name}="))?;
-    let rest = attributes[at + name.len() + 1..].trim_start();
-    let quote = rest.chars().next()?;
-    if quote == '"' || quote == '\'' {
-        rest[1..].split(quote).next()
-    } else {
-        rest.split(|c: char| c.is_whitespace() || c == '>').next()
     }
 }
 
@@ -177,25 +95,4 @@ pub async fn legacy_client_script() -> HttpResponse {
 
 pub async fn favicon() -> HttpResponse {
     asset_response("favicon.ico")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csp_allows_footer_scripts_by_hash_and_origin() {
-        let footer = r#"<p>hi</p><script>console.log(1)</script>
-            <SCRIPT src="https://cdn.example.com/a.js"></SCRIPT>"#;
-        let csp = homepage_csp(footer);
-        let hash = base64::engine::general_purpose::STANDARD
-            .encode(Sha256::digest("console.log(1)".as_bytes()));
-        assert!(csp.contains(&format!("'sha256-{hash}'")), "{csp}");
-        assert!(csp.contains("https://cdn.example.com"), "{csp}");
-    }
-
-    #[test]
-    fn csp_without_footer_allows_only_our_scripts() {
-        assert!(homepage_csp("").contains("script-src 'self';"));
-    }
 }

@@ -1,5 +1,6 @@
 //! One module per resource; `configure` wires every route in one place.
 
+pub mod csp;
 pub mod health;
 pub mod home;
 pub mod paste;

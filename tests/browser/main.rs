@@ -12,6 +12,7 @@ mod branding;
 mod cross_origin;
 mod docs;
 mod errors;
+mod footer_csp;
 mod keyboard;
 mod look;
 mod no_script;

@@ -1,5 +1,6 @@
 //! A second web server on another port, so another origin: it serves the pages that
-//! embed logpaste's JS client the way other products' web UIs do.
+//! embed logpaste's JS client the way other products' web UIs do, and the scripts,
+//! stylesheets and endpoints an operator's footer loads from elsewhere.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,21 +17,34 @@ pub struct OtherOrigin {
 impl OtherOrigin {
     /// Serves each `(path, html)` at `/path`.
     pub fn serve(pages: &[(&str, String)]) -> OtherOrigin {
-        let pages: Arc<HashMap<String, String>> = Arc::new(
-            pages
+        let files: Vec<(&str, &str, String)> = pages
+            .iter()
+            .map(|(path, html)| (*path, "text/html; charset=utf-8", html.clone()))
+            .collect();
+        OtherOrigin::serve_files(&files)
+    }
+
+    /// Serves each `(path, content type, body)` at `/path`, readable from any origin
+    /// (`Access-Control-Allow-Origin: *`), as a CDN or an analytics endpoint is.
+    pub fn serve_files(files: &[(&str, &str, String)]) -> OtherOrigin {
+        let files: Arc<HashMap<String, (String, String)>> = Arc::new(
+            files
                 .iter()
-                .map(|(path, html)| (path.to_string(), html.clone()))
+                .map(|(path, content_type, body)| {
+                    (path.to_string(), (content_type.to_string(), body.clone()))
+                })
                 .collect(),
         );
         let server = HttpServer::new(move || {
-            let pages = Arc::clone(&pages);
+            let files = Arc::clone(&files);
             App::new().default_service(web::to(move |req: HttpRequest| {
-                let page = pages.get(req.path().trim_start_matches('/')).cloned();
+                let file = files.get(req.path().trim_start_matches('/')).cloned();
                 async move {
-                    match page {
-                        Some(html) => HttpResponse::Ok()
-                            .content_type("text/html; charset=utf-8")
-                            .body(html),
+                    match file {
+                        Some((content_type, body)) => HttpResponse::Ok()
+                            .content_type(content_type)
+                            .insert_header(("access-control-allow-origin", "*"))
+                            .body(body),
                         None => HttpResponse::NotFound().body("no such test page"),
                     }
                 }
