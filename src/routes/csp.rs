@@ -2,8 +2,10 @@
 //! operator's footer for it.
 //!
 //! The footer is trusted configuration, so its inline `<script>` blocks are allowed by their
-//! hashes and its external scripts by their origins; nothing else may run, and nothing
-//! loads from another host but `https:` and `data:` images.
+//! hashes and its external scripts by their origins; nothing else may run. Without a footer
+//! nothing loads from elsewhere except `https:` and `data:` images. With one, the other
+//! directives also allow `https:` and the plain-`http://` origins the footer names, so its
+//! analytics beacons, web fonts, stylesheets, images, frames and forms work.
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -31,9 +33,30 @@ pub fn homepage_csp(footer: &str) -> String {
     }
     let script_src = script_src.join(" ");
 
+    if footer.is_empty() {
+        return format!(
+            "default-src 'self'; script-src {script_src}; style-src 'self' 'unsafe-inline'; \
+             img-src 'self' data: https:; connect-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+        );
+    }
+    // `https:` covers what a footer typically loads; plain-http origins (a LAN server)
+    // only when the footer names them itself.
+    let mut elsewhere = vec!["https:".to_string()];
+    for tag in &tags {
+        for name in ["src", "href", "action"] {
+            if let Some(source) = tag.attribute(name).and_then(url_source) {
+                if source.scheme != Some(Scheme::Https) {
+                    push_unique(&mut elsewhere, source.to_string());
+                }
+            }
+        }
+    }
+    let e = elsewhere.join(" ");
     format!(
-        "default-src 'self'; script-src {script_src}; style-src 'self' 'unsafe-inline'; \
-         img-src 'self' data: https:; connect-src 'self'; form-action 'self'; \
+        "default-src 'self'; script-src {script_src}; style-src 'self' 'unsafe-inline' {e}; \
+         font-src 'self' {e}; img-src 'self' data: {e}; connect-src 'self' {e}; \
+         frame-src 'self' {e}; form-action 'self' {e}; \
          frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
     )
 }
@@ -458,14 +481,55 @@ mod tests {
             "javascript:alert(1)",
             "data:text/javascript,alert(1)",
         ] {
-            let footer = format!(r#"<script src="{src}"></script>"#);
+            let footer = format!(r#"<script src="{src}"></script><img src="{src}">"#);
             let csp = homepage_csp(&footer);
             assert_eq!(directive(&csp, "script-src"), ["'self'"], "{src}: {csp}");
+            assert_eq!(
+                directive(&csp, "connect-src"),
+                ["'self'", "https:"],
+                "{src}: {csp}"
+            );
         }
         assert_eq!(
             script_src("<script src='HTTPS://CDN.Example.COM\\a.js'></script>"),
             ["'self'", "https://cdn.example.com"]
         );
+    }
+
+    #[test]
+    fn with_a_footer_other_loads_open_to_https_and_its_own_http_origins() {
+        let footer = r#"<link rel="stylesheet" href="http://lan.example:8080/site.css">
+            <a href="https://docs.example/">docs</a><img src=//img.example/logo.png>
+            <form action="http://forms.example/submit"></form>
+            <a href='mailto:ops@example.com'>mail</a>"#;
+        let csp = homepage_csp(footer);
+        let opened = [
+            "https:",
+            "http://lan.example:8080",
+            "img.example",
+            "http://forms.example",
+        ];
+        for name in ["connect-src", "font-src", "frame-src", "form-action"] {
+            let expected: Vec<&str> = std::iter::once("'self'").chain(opened).collect();
+            assert_eq!(directive(&csp, name), expected, "{name}: {csp}");
+        }
+        let style: Vec<&str> = ["'self'", "'unsafe-inline'"]
+            .into_iter()
+            .chain(opened)
+            .collect();
+        assert_eq!(directive(&csp, "style-src"), style, "{csp}");
+        let img: Vec<&str> = ["'self'", "data:"].into_iter().chain(opened).collect();
+        assert_eq!(directive(&csp, "img-src"), img, "{csp}");
+        // Scripts stay strict, and the rest is unchanged.
+        assert_eq!(directive(&csp, "script-src"), ["'self'"]);
+        for kept in [
+            "default-src 'self'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+            "object-src 'none'",
+        ] {
+            assert!(csp.split("; ").any(|d| d == kept), "{kept}: {csp}");
+        }
     }
 
     #[test]
