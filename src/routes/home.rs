@@ -96,3 +96,60 @@ pub async fn legacy_client_script() -> HttpResponse {
 pub async fn favicon() -> HttpResponse {
     asset_response("favicon.ico")
 }
+
+#[cfg(test)]
+mod tests {
+    /// The characters of app.js's `BLANK` class, `/^[...]*$/` with `\t`, `\r`, `\uXXXX`,
+    /// literal characters and `a-b` ranges.
+    fn page_blank_characters() -> Vec<char> {
+        let app_js = include_str!("../../static/js/app.js");
+        let class = app_js
+            .split_once("const BLANK = /^[")
+            .and_then(|(_, rest)| rest.split_once("]*$/;"))
+            .map(|(class, _)| class)
+            .expect("app.js defines BLANK as /^[...]*$/");
+        let mut atoms = Vec::new();
+        let mut rest = class;
+        while let Some(c) = rest.chars().next() {
+            let (atom, len) = match rest.strip_prefix('\\') {
+                Some(escaped) if escaped.starts_with('t') => (Some('\t'), 2),
+                Some(escaped) if escaped.starts_with('r') => (Some('\r'), 2),
+                Some(escaped) if escaped.starts_with('u') => {
+                    let code = u32::from_str_radix(&escaped[1..5], 16).expect("\\uXXXX");
+                    (char::from_u32(code), 6)
+                }
+                Some(_) => panic!("unexpected escape in {class}"),
+                None if c == '-' => (None, 1), // a range marker
+                None => (Some(c), c.len_utf8()),
+            };
+            atoms.push(atom);
+            rest = &rest[len..];
+        }
+        let mut chars = Vec::new();
+        let mut i = 0;
+        while i < atoms.len() {
+            let from = atoms[i].expect("a character, not a dangling '-'");
+            if atoms.get(i + 1) == Some(&None) {
+                let to = atoms[i + 2].expect("a range's end");
+                chars.extend(from..=to);
+                i += 3;
+            } else {
+                chars.push(from);
+                i += 1;
+            }
+        }
+        chars.sort_unstable();
+        chars
+    }
+
+    /// The page's "is it blank?" check must skip exactly what the server's `str::trim` skips,
+    /// or a paste is refused by one and accepted by the other.
+    #[test]
+    fn the_pages_blank_characters_are_rusts_whitespace() {
+        let rust: Vec<char> = (0..=char::MAX as u32)
+            .filter_map(char::from_u32)
+            .filter(|c| c.is_whitespace())
+            .collect();
+        assert_eq!(page_blank_characters(), rust);
+    }
+}

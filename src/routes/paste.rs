@@ -339,6 +339,7 @@ async fn store_paste(state: &AppState, body: Bytes) -> Result<String, PasteError
 }
 
 /// Empty, or nothing but whitespace (as Go's `strings.TrimSpace` sees it).
+/// The homepage checks the same characters first (`BLANK` in static/js/app.js).
 fn is_blank(body: &[u8]) -> bool {
     match std::str::from_utf8(body) {
         Ok(text) => text.trim().is_empty(),

@@ -5,6 +5,13 @@
 // button, uploads chosen and dropped files at once, and explains failures.
 (function () {
   const MIB = 1024 * 1024;
+  // Files up to this size are read to catch whitespace-only ones before an upload the server
+  // would refuse (and a rate limit would count); larger ones are left to the server.
+  const BLANK_CHECK_MAX_BYTES = 64 * 1024;
+  // Exactly the characters the server's blank check skips: Rust's char::is_whitespace
+  // (Unicode White_Space). JS trim() differs: it skips U+FEFF, which the server stores,
+  // and keeps U+0085, which the server refuses as blank.
+  const BLANK = /^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$/;
 
   const form = document.getElementById("upload-form");
   const textarea = document.getElementById("upload-textarea");
@@ -43,6 +50,10 @@
     }
     const capitalised = text.charAt(0).toUpperCase() + text.slice(1);
     return /[.!?]$/.test(capitalised) ? capitalised : capitalised + ".";
+  }
+
+  function isBlank(text) {
+    return BLANK.test(text);
   }
 
   function clearError() {
@@ -140,11 +151,31 @@
   }
 
   function uploadFile(file) {
+    if (busy) {
+      return;
+    }
+    const what = "file " + file.name;
     if (file.size === 0) {
       showError("Nothing to upload.", "The file " + file.name + " is empty.");
       return;
     }
-    upload(file, "file " + file.name);
+    if (file.size > BLANK_CHECK_MAX_BYTES) {
+      upload(file, what);
+      return;
+    }
+    file.arrayBuffer().then(
+      (bytes) => {
+        // ignoreBOM: a byte-order mark is text to the server, not whitespace. Invalid
+        // UTF-8 decodes to U+FFFD, never blank, as the server sees it too.
+        const text = new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
+        if (isBlank(text)) {
+          showError("Nothing to upload.", "The file " + file.name + " holds only whitespace.");
+        } else {
+          upload(file, what);
+        }
+      },
+      () => showError("Upload failed.", "The file " + file.name + " could not be read.")
+    );
   }
 
   function copyWithSelection(text, returnFocusTo) {
@@ -191,7 +222,7 @@
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    if (textarea.value.trim() === "") {
+    if (isBlank(textarea.value)) {
       showError("Nothing to upload.", "Type or paste some text, or choose a file.");
       textarea.focus();
       return;

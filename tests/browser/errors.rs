@@ -214,3 +214,142 @@ async fn empty_upload_is_explained_without_a_request() {
     );
     browser.close().await;
 }
+
+/// The server's answer to a PUT of `body`: (status, message).
+async fn server_answer(app: &TestApp, body: Vec<u8>) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .put(format!("{}/", app.origin))
+        .body(body)
+        .send()
+        .await
+        .expect("PUT");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
+
+async fn clear_error_line(browser: &Browser) {
+    browser
+        .js(
+            "document.getElementById('form-upload-error').textContent = '';",
+            vec![],
+        )
+        .await;
+}
+
+/// The page refuses as blank exactly what the server refuses as blank: every character
+/// Rust's `char::is_whitespace` takes (U+0085 included, which JS `trim()` keeps), and not
+/// U+FEFF (which JS `trim()` skips, and the server stores).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blank_text_is_judged_as_the_server_judges_it() {
+    let app = TestApp::spawn(&[]).await;
+    let browser = Browser::start().await;
+    browser.open_homepage(&app.origin).await;
+
+    let spaces: Vec<char> = (0..=char::MAX as u32)
+        .filter_map(char::from_u32)
+        .filter(|c| c.is_whitespace())
+        .collect();
+    for space in spaces {
+        let text = format!("{space}{space}");
+        let (status, _) = server_answer(&app, text.clone().into_bytes()).await;
+        assert_eq!(
+            status, 400,
+            "the server refuses U+{:04X} as blank",
+            space as u32
+        );
+        clear_error_line(&browser).await;
+        browser
+            .js(
+                "document.getElementById('upload-textarea').value = arguments[0];",
+                vec![json!(text)],
+            )
+            .await;
+        browser.click("#upload").await;
+        assert_eq!(
+            browser.wait_for_error_line().await,
+            "Nothing to upload. Type or paste some text, or choose a file.",
+            "U+{:04X}",
+            space as u32
+        );
+    }
+    assert_eq!(uploads_sent(&browser).await, 0, "nothing was sent");
+
+    let bom = "\u{feff}";
+    browser
+        .js(
+            "document.getElementById('upload-textarea').value = arguments[0];",
+            vec![json!(bom)],
+        )
+        .await;
+    browser.click("#upload").await;
+    let (href, _) = browser.wait_for_result_link().await;
+    let id = crate::support::paste_id(&href, &app.origin);
+    assert_eq!(app.paste_bytes(&id).await, bom.as_bytes());
+    browser.close().await;
+}
+
+/// A chosen file of whitespace only is refused in the page, as an empty one is, when it is
+/// small enough to read first (64 KiB); a larger one is left to the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whitespace_only_file_is_explained() {
+    let app = TestApp::spawn(&[]).await;
+    let browser = Browser::start().await;
+    browser.open_homepage(&app.origin).await;
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let choose = |name: &str, contents: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, contents).expect("write the file");
+        path.display().to_string()
+    };
+
+    let blank = " \t\r\n\u{85}\u{a0}\u{3000}\n".as_bytes();
+    assert_eq!(server_answer(&app, blank.to_vec()).await.0, 400);
+    let path = choose("blank.log", blank);
+    browser
+        .find("#upload-file")
+        .await
+        .send_keys(&path)
+        .await
+        .expect("choose the file");
+    assert_eq!(
+        browser.wait_for_error_line().await,
+        "Nothing to upload. The file blank.log holds only whitespace."
+    );
+    assert_eq!(uploads_sent(&browser).await, 0, "nothing was sent");
+
+    // A byte-order mark alone is text to the server.
+    let bom = "\u{feff}".as_bytes();
+    clear_error_line(&browser).await;
+    let path = choose("bom.log", bom);
+    browser
+        .find("#upload-file")
+        .await
+        .send_keys(&path)
+        .await
+        .expect("choose the file");
+    let (href, _) = browser.wait_for_result_link().await;
+    let id = crate::support::paste_id(&href, &app.origin);
+    assert_eq!(app.paste_bytes(&id).await, bom);
+
+    // Larger than the page reads: the server's refusal is shown.
+    let large = vec![b' '; 64 * 1024 + 1];
+    let (status, message) = server_answer(&app, large.clone()).await;
+    assert_eq!(status, 400);
+    let path = choose("large-blank.log", &large);
+    browser
+        .find("#upload-file")
+        .await
+        .send_keys(&path)
+        .await
+        .expect("choose the file");
+    assert_eq!(
+        browser.wait_for_error_line().await,
+        format!("Upload failed. {}", as_sentence(&message))
+    );
+    assert_eq!(
+        uploads_sent(&browser).await,
+        2,
+        "the BOM and the large file"
+    );
+    browser.close().await;
+}
