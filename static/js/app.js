@@ -107,7 +107,12 @@
   function showFailure(error) {
     const status = error && error.status;
     if (status === 413) {
-      showError("Too large.", asSentence(error.message));
+      // The server says "paste too large: the limit is N MiB": the summary says the first part.
+      const detail = String(error.message || "").replace(
+        /^\s*(paste\s+)?too large\s*[:.,;-]?\s*/i,
+        ""
+      );
+      showError("Too large.", asSentence(detail) || "The paste is over this server's size limit.");
     } else if (status === 429) {
       const seconds = error.retryAfterSeconds;
       showError(
