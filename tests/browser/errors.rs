@@ -116,12 +116,7 @@ async fn oversize_upload_shows_the_servers_413_message() {
     let dir = tempfile::tempdir().expect("temporary folder");
     let path = dir.path().join("huge.log");
     std::fs::write(&path, vec![b'y'; oversize]).expect("write the file");
-    browser
-        .find("#upload-file")
-        .await
-        .send_keys(&path.display().to_string())
-        .await
-        .expect("choose the file");
+    choose_file(&browser, &path.display().to_string()).await;
     assert_eq!(browser.wait_for_error_line().await, expected);
     assert_eq!(
         uploads_sent(&browser).await,
@@ -229,6 +224,26 @@ async fn server_answer(app: &TestApp, body: Vec<u8>) -> (u16, String) {
     (status, response.text().await.expect("body"))
 }
 
+/// Puts `text` in the upload box as a paste would (no key events per character).
+async fn set_textarea(browser: &Browser, text: &str) {
+    browser
+        .js(
+            "document.getElementById('upload-textarea').value = arguments[0];",
+            vec![json!(text)],
+        )
+        .await;
+}
+
+/// Chooses the file at `path` in the page's file input, which uploads it.
+async fn choose_file(browser: &Browser, path: &str) {
+    browser
+        .find("#upload-file")
+        .await
+        .send_keys(path)
+        .await
+        .expect("choose the file");
+}
+
 async fn clear_error_line(browser: &Browser) {
     browser
         .js(
@@ -260,12 +275,7 @@ async fn blank_text_is_judged_as_the_server_judges_it() {
             space as u32
         );
         clear_error_line(&browser).await;
-        browser
-            .js(
-                "document.getElementById('upload-textarea').value = arguments[0];",
-                vec![json!(text)],
-            )
-            .await;
+        set_textarea(&browser, &text).await;
         browser.click("#upload").await;
         assert_eq!(
             browser.wait_for_error_line().await,
@@ -277,12 +287,7 @@ async fn blank_text_is_judged_as_the_server_judges_it() {
     assert_eq!(uploads_sent(&browser).await, 0, "nothing was sent");
 
     let bom = "\u{feff}";
-    browser
-        .js(
-            "document.getElementById('upload-textarea').value = arguments[0];",
-            vec![json!(bom)],
-        )
-        .await;
+    set_textarea(&browser, bom).await;
     browser.click("#upload").await;
     let (href, _) = browser.wait_for_result_link().await;
     let id = crate::support::paste_id(&href, &app.origin);
@@ -307,12 +312,7 @@ async fn whitespace_only_file_is_explained() {
     let blank = " \t\r\n\u{85}\u{a0}\u{3000}\n".as_bytes();
     assert_eq!(server_answer(&app, blank.to_vec()).await.0, 400);
     let path = choose("blank.log", blank);
-    browser
-        .find("#upload-file")
-        .await
-        .send_keys(&path)
-        .await
-        .expect("choose the file");
+    choose_file(&browser, &path).await;
     assert_eq!(
         browser.wait_for_error_line().await,
         "Nothing to upload. The file blank.log holds only whitespace."
@@ -323,12 +323,7 @@ async fn whitespace_only_file_is_explained() {
     let bom = "\u{feff}".as_bytes();
     clear_error_line(&browser).await;
     let path = choose("bom.log", bom);
-    browser
-        .find("#upload-file")
-        .await
-        .send_keys(&path)
-        .await
-        .expect("choose the file");
+    choose_file(&browser, &path).await;
     let (href, _) = browser.wait_for_result_link().await;
     let id = crate::support::paste_id(&href, &app.origin);
     assert_eq!(app.paste_bytes(&id).await, bom);
@@ -338,12 +333,7 @@ async fn whitespace_only_file_is_explained() {
     let (status, message) = server_answer(&app, large.clone()).await;
     assert_eq!(status, 400);
     let path = choose("large-blank.log", &large);
-    browser
-        .find("#upload-file")
-        .await
-        .send_keys(&path)
-        .await
-        .expect("choose the file");
+    choose_file(&browser, &path).await;
     assert_eq!(
         browser.wait_for_error_line().await,
         format!("Upload failed. {}", as_sentence(&message))
