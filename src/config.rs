@@ -23,11 +23,25 @@ const VALUE_FLAGS: &[&str] = &[
 /// Boolean flags: like Go, they only take a value after `=` (`-showdocs=false`).
 const BOOL_FLAGS: &[&str] = &["showdocs"];
 
+/// What `--help` cannot show beside each flag: the settings read from the environment only.
+const AFTER_HELP: &str = "\
+Flags also take LogPaste's single-dash spelling (-title X, -showdocs=false).
+A maxsize above 953 (the most SQLite stores in one row) warns, and 953 applies.
+
+Environment only:
+  LP_BEHIND_PROXY   any non-empty value: behind a reverse proxy; client addresses,
+                    scheme and host come from X-Forwarded-For/-Proto/-Host
+  RUST_LOG          log filter (by default info,sqlx=warn,actix_server=warn); add
+                    logpaste::request=off to drop the line per request
+Replication (DB_REPLICA_URL and the bucket settings) belongs to the container image:
+see docs/replication.md.";
+
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "logpaste",
     version,
-    about = "A pastebin for log files, backed by one SQLite file (LogPaste-compatible)"
+    about = "A pastebin for log files, backed by one SQLite file (LogPaste-compatible)",
+    after_help = AFTER_HELP
 )]
 pub struct Config {
     /// Page title and heading (shown escaped).

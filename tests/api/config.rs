@@ -394,3 +394,22 @@ async fn a_maxsize_beyond_what_sqlite_stores_is_capped_at_953_mib_with_a_warning
         STORABLE.to_string().as_str()
     );
 }
+
+/// `--help` lists beside the flags what it cannot show with them: the settings read from
+/// the environment only, and LogPaste's single-dash spelling.
+#[test]
+fn the_help_names_the_settings_read_from_the_environment_only() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_logpaste"))
+        .arg("--help")
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for expected in ["LP_BEHIND_PROXY", "RUST_LOG", "-title X", "953"] {
+        assert!(
+            help.contains(expected),
+            "--help mentions {expected}:\n{help}"
+        );
+    }
+}
