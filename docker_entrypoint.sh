@@ -186,19 +186,19 @@ check_quotable LITESTREAM_SECRET_ACCESS_KEY "${LITESTREAM_SECRET_ACCESS_KEY:-}"
 check_quotable LITESTREAM_REGION "${LITESTREAM_REGION:-}"
 check_quotable LITESTREAM_ENDPOINT "${LITESTREAM_ENDPOINT:-}"
 
+# The scheme as Litestream reads it: up to the first ':', in any case (S3:// works).
+scheme=""
 case "$DB_REPLICA_URL" in
-  s3://?* | gs://?* | abs://?* | file://?* | sftp://?* | nats://?* | oss://?* | webdav://?* | webdavs://?*) ;;
-  *://*)
-    scheme="${DB_REPLICA_URL%%://*}"
-    case "$scheme" in
-      *[!a-zA-Z0-9+.-]* | "") scheme="" ;;
-      *) scheme=" '$scheme'" ;;
-    esac
-    setting_error "DB_REPLICA_URL: Litestream does not know the scheme$scheme; use s3://bucket/path" \
-      "(or gs, abs, sftp, file, nats, oss, webdav)"
+  [A-Za-z]*:/*) scheme=$(printf '%s' "${DB_REPLICA_URL%%:*}" | tr '[:upper:]' '[:lower:]') ;;
+esac
+case "$scheme" in
+  s3 | gs | abs | file | sftp | nats | oss | webdav | webdavs) ;;
+  "" | *[!a-z0-9+.-]*)
+    setting_error "DB_REPLICA_URL must start with a scheme, e.g. s3://my-bucket/logpaste"
     ;;
   *)
-    setting_error "DB_REPLICA_URL must start with a scheme, e.g. s3://my-bucket/logpaste"
+    setting_error "DB_REPLICA_URL: Litestream does not know the scheme '$scheme'; use" \
+      "s3://bucket/path (or gs, abs, sftp, file, nats, oss, webdav)"
     ;;
 esac
 

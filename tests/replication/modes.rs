@@ -430,6 +430,11 @@ fn a_bad_litestream_setting_stops_the_start_with_one_line_naming_it() {
         ),
         (
             "DB_REPLICA_URL",
+            "AKIASHOWN:secret@bucket/p",
+            "must start with a scheme",
+        ),
+        (
+            "DB_REPLICA_URL",
             "s3://bucket/it's",
             "DB_REPLICA_URL contains a '",
         ),
@@ -479,6 +484,8 @@ fn a_bad_litestream_setting_stops_the_start_with_one_line_naming_it() {
         ("DB_REPLICA_URL", "file:///var/backups/logpaste"),
         ("DB_REPLICA_URL", "gs://bucket/logpaste"),
         ("DB_REPLICA_URL", "abs://account@container/logpaste"),
+        ("DB_REPLICA_URL", "S3://bucket/logpaste"),
+        ("DB_REPLICA_URL", "file:/var/backups/logpaste"),
         (
             "LITESTREAM_SECRET_ACCESS_KEY",
             "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
