@@ -499,3 +499,36 @@ fn a_bad_litestream_setting_stops_the_start_with_one_line_naming_it() {
         );
     }
 }
+
+/// An existing system folder is never handed to the app user (a mistaken `DB_PATH` such
+/// as /var/lib/store.db), while a folder made for the database, even under /var/lib, is.
+/// Run in a mount namespace of its own, over a tmpfs: the host's /var/lib is not touched,
+/// whatever the script does.
+#[test]
+fn a_system_folder_is_refused_and_a_folder_made_for_the_database_is_handed_over() {
+    require_root("mount namespaces");
+    let script = "set -u
+        mount -t tmpfs -o mode=0755 tmpfs /var/lib
+        DB_PATH=/var/lib/store.db logpaste-as-user true; echo \"refused=$?\"
+        stat -c 'owner=%u' /var/lib
+        DB_PATH=/var/lib/logpaste/store.db logpaste-as-user true; echo \"made=$?\"
+        stat -c 'owner=%u' /var/lib/logpaste";
+    let output = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", script])
+        .env_clear()
+        .env("PATH", script_path(&[]))
+        .env("LOGPASTE_USER", "65534:65534")
+        .output()
+        .expect("run unshare");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        ["refused=1", "owner=0", "made=0", "owner=65534"],
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("refusing to hand the system folder /var/lib"),
+        "{stderr}"
+    );
+}
