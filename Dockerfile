@@ -28,8 +28,9 @@ RUN mkdir src && touch src/lib.rs && echo 'fn main() {}' > src/main.rs \
     && cargo build --release --locked --bin logpaste \
     && rm -rf src
 COPY . .
-# COPY keeps the sources' own times, which may be older than the stand-in's build.
-RUN touch src/lib.rs src/main.rs \
+# The stand-in's artifacts go first: COPY keeps the sources' own times, which may be older
+# than the stand-in's build, and Cargo would then take the stand-in for up to date.
+RUN cargo clean --release -p logpaste \
     && cargo build --release --locked --bin logpaste \
     && install -D -m 0755 target/release/logpaste /out/usr/local/bin/logpaste
 

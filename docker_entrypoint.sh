@@ -203,7 +203,7 @@ case "$scheme" in
 esac
 
 # A Go duration, as Litestream parses it: number-unit pairs such as 1s, 500ms, 1m30s; above 0.
-go_duration='(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h))+'
+go_duration='[+]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+'
 case "$DB_SYNC_INTERVAL" in
   *"$newline"*) setting_error "DB_SYNC_INTERVAL contains a line break" ;;
 esac

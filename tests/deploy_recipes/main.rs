@@ -740,8 +740,9 @@ fn documented_image_settings() -> Vec<String> {
 }
 
 /// Heroku builds heroku.yml's Dockerfile with a classic builder, without BuildKit: no
-/// `RUN --mount`, no frontend `# syntax=` directive, no heredocs, and TARGETARCH (which
-/// only BuildKit sets) only with a fallback.
+/// BuildKit-only instruction flags (`RUN --mount`, `COPY --chmod`, ...), no frontend
+/// `# syntax=` directive, no heredocs, none of the platform variables only BuildKit sets,
+/// and TARGETARCH only with a fallback.
 #[test]
 fn the_dockerfile_builds_without_buildkit() {
     let dockerfile = std::fs::read_to_string(repo_root().join("Dockerfile")).expect("Dockerfile");
@@ -755,10 +756,30 @@ fn the_dockerfile_builds_without_buildkit() {
         if line.starts_with('#') {
             continue;
         }
-        assert!(
-            !line.contains("--mount="),
-            "line {at}: RUN --mount needs BuildKit: {line}"
-        );
+        // Instruction flags the classic builder does not know (it knows COPY --from and
+        // --chown, and FROM --platform with a literal value).
+        for flag in [
+            "--mount",
+            "--chmod",
+            "--link",
+            "--network",
+            "--security",
+            "--parents",
+            "--exclude",
+            "--checksum",
+            "--keep-git-dir",
+        ] {
+            assert!(
+                !line.contains(flag),
+                "line {at}: {flag} needs BuildKit: {line}"
+            );
+        }
+        for variable in ["BUILDPLATFORM", "TARGETPLATFORM", "BUILDARCH", "TARGETOS"] {
+            assert!(
+                !line.contains(variable),
+                "line {at}: {variable} is only set by BuildKit: {line}"
+            );
+        }
         assert!(!line.contains("<<"), "line {at}: heredocs need BuildKit");
         let bare_uses = line.matches("TARGETARCH").count();
         let with_fallback = line.matches("${TARGETARCH:-").count();

@@ -476,6 +476,9 @@ fn a_bad_litestream_setting_stops_the_start_with_one_line_naming_it() {
         ("DB_SYNC_INTERVAL", "500ms"),
         ("DB_SYNC_INTERVAL", "1m30s"),
         ("DB_SYNC_INTERVAL", "1.5s"),
+        ("DB_SYNC_INTERVAL", "+1s"),
+        ("DB_SYNC_INTERVAL", "1500000\u{3bc}s"),
+        ("DB_SYNC_INTERVAL", "1500000\u{b5}s"),
         ("DB_SYNC_INTERVAL", ""),
         (
             "DB_REPLICA_URL",
