@@ -145,3 +145,42 @@ async fn a_replica_that_cannot_be_read_stops_the_start_instead_of_starting_empty
         c.process.log_text()
     );
 }
+
+/// A restart on the same disk while the bucket does not answer still starts (after the
+/// bounded attempt to compare the local database with the replica), as it did before
+/// that check existed: pastes keep being taken, and reach the bucket once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_on_the_same_disk_with_the_bucket_down_still_starts() {
+    let dir = temp_dir();
+    let moto = Moto::start(dir.path()).await;
+    moto.create_bucket(BUCKET).await;
+    let replica = moto.replica_url(BUCKET, "restart");
+    let http = http_client();
+    let config = StackConfig::new(&dir.path().join("host"), &replica);
+    let mut first = Stack::start(&config, "stack-first").await;
+    first.wait_replicating(&moto, BUCKET, "restart").await;
+    let body = b"before the restart\n".to_vec();
+    let mut pastes = vec![(put_paste(&http, &first.base_url, body.clone()).await, body)];
+    assert!(first.stop().await.success(), "{}", first.process.log_text());
+
+    moto.freeze();
+    let mut again = Stack::start(&config, "stack-again").await;
+    let log = again.process.log_text();
+    assert!(
+        log.contains("WARNING: cannot list the replica"),
+        "the start says what it could not check:\n{log}"
+    );
+    let body = b"while the bucket is down\n".to_vec();
+    pastes.push((put_paste(&http, &again.base_url, body.clone()).await, body));
+    assert_serves(&http, &again, &pastes).await;
+    moto.thaw();
+    let ids: Vec<String> = pastes.iter().map(|(id, _)| id.clone()).collect();
+    wait_replicated(
+        &replica,
+        &dir.path().join("check.db"),
+        &ids,
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(again.stop().await.success(), "{}", again.process.log_text());
+}
