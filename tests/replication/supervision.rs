@@ -189,6 +189,23 @@ pub struct Supervised {
     pub svscan: ProcessGroup,
 }
 
+/// s6-supervise starts each service in a session of its own, out of the supervision tree's
+/// process group: a test that fails before stopping the tree must not leave the app and
+/// Litestream running. Kill them (and keep them down) before the tree goes.
+impl Drop for Supervised {
+    fn drop(&mut self) {
+        if self.svscan.exited().is_some() {
+            return;
+        }
+        for service in ["logpaste", "litestream"] {
+            let _ = Command::new(system_tool("s6-svc"))
+                .args(["-O", "-k", "--"])
+                .arg(self.scandir.join(service))
+                .output();
+        }
+    }
+}
+
 /// A scan directory holding our two longruns as s6-rc lays them out, the stand-ins for
 /// what s6-overlay provides, and the environment variables that point our scripts at
 /// them (the halt command and the container results folder).
