@@ -54,14 +54,7 @@ pub async fn put_paste(
     let expected = declared.map_or(0, |length| length as usize);
     let coding = content_coding(&req)?;
     let _reserved = wait_for_room(&state, bytes_to_hold(coding, declared, limit)).await?;
-    let too_slow = Rc::new(Cell::new(false));
-    let body = paced(payload, state.clone(), too_slow.clone())
-        .map(|chunk| chunk.map_err(describe_payload_error));
-    let body = unless_too_slow(
-        with_deadline(limit, read_limited(body, limit, expected)).await?,
-        &too_slow,
-    )?;
-    let body = decode(coding, body, limit).await?;
+    let body = read_body(payload, &state, coding, limit, expected).await?;
     let id = store_paste(&state, body).await?;
     // A newline after the JSON, as Go's encoder wrote it: `curl -T` output ends its line.
     let mut json = serde_json::json!({ "id": id }).to_string();
@@ -98,20 +91,15 @@ pub async fn post_paste(
     }
     let coding = content_coding(&req)?;
     let _reserved = wait_for_room(&state, bytes_to_hold(coding, declared, body_limit)).await?;
-    let too_slow = Rc::new(Cell::new(false));
-    let payload = paced(payload, state.clone(), too_slow.clone());
     if coding != ContentCoding::Identity {
         // A compressed form is read whole (it is small) and decoded within the same cap.
-        let raw = payload.map(|chunk| chunk.map_err(describe_payload_error));
-        let raw = unless_too_slow(
-            with_deadline(body_limit, read_limited(raw, body_limit, 0)).await?,
-            &too_slow,
-        )?;
-        let form = decode(coding, raw, body_limit).await?;
+        let form = read_body(payload, &state, coding, body_limit, 0).await?;
         let form = futures_util::stream::once(async { Ok::<_, PayloadError>(form) });
         let body = first_form_value(Multipart::new(req.headers(), form), limit).await?;
         return answer_link(&req, &state, body).await;
     }
+    let too_slow = Rc::new(Cell::new(false));
+    let payload = paced(payload, state.clone(), too_slow.clone());
     // Chunked bodies are counted as they arrive: the form is read through to its end when
     // a text field may still follow a file, and extra parts must not make that endless.
     let overflowed = Rc::new(Cell::new(false));
@@ -134,6 +122,25 @@ pub async fn post_paste(
         read => unless_too_slow(read, &too_slow)?,
     };
     answer_link(&req, &state, body).await
+}
+
+/// A whole body of at most `cap` bytes (`expected` of them announced), read at the pace
+/// and within the deadline uploads must keep, then decoded from its Content-Encoding.
+async fn read_body(
+    payload: web::Payload,
+    state: &web::Data<AppState>,
+    coding: ContentCoding,
+    cap: usize,
+    expected: usize,
+) -> Result<Bytes, PasteError> {
+    let too_slow = Rc::new(Cell::new(false));
+    let raw = paced(payload, state.clone(), too_slow.clone())
+        .map(|chunk| chunk.map_err(describe_payload_error));
+    let raw = unless_too_slow(
+        with_deadline(cap, read_limited(raw, cap, expected)).await?,
+        &too_slow,
+    )?;
+    decode(coding, raw, cap).await
 }
 
 /// Stores a form's paste and answers its URL.
