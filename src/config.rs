@@ -138,13 +138,17 @@ impl Config {
         I: IntoIterator<Item = T>,
         T: Into<OsString>,
     {
-        let mut config = Config::try_parse_from(normalize_go_flags(args)).map_err(|err| {
+        let (args, single_dash_unknown) = normalize_go_flags(args);
+        let mut config = Config::try_parse_from(args).map_err(|err| {
             use clap::error::ErrorKind;
             match err.kind() {
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
                     ConfigError::Informational(err.render().to_string())
                 }
-                _ => ConfigError::Invalid(with_hint(first_line(&err.render().to_string()))),
+                _ => {
+                    let line = first_line(&err.render().to_string());
+                    ConfigError::Invalid(with_hint(as_typed(line, &single_dash_unknown)))
+                }
             }
         })?;
         config.behind_proxy = env_is_set("LP_BEHIND_PROXY");
@@ -236,13 +240,23 @@ fn parse_go_bool(value: &str) -> Result<bool, String> {
     }
 }
 
+/// clap names an unknown word by the `--word` it was rewritten to; name it as it was
+/// typed (`-bogus`), so the operator finds it on their command line.
+fn as_typed(message: String, single_dash_unknown: &[String]) -> String {
+    single_dash_unknown.iter().fold(message, |message, name| {
+        message.replace(&format!("'--{name}'"), &format!("'-{name}'"))
+    })
+}
+
 /// Rewrites Go-style single-dash long flags (`-title X`, `-showdocs=false`) to clap's
-/// `--title X`, leaving flag values (a footer that starts with `-`) untouched.
-pub fn normalize_go_flags<I, T>(args: I) -> Vec<OsString>
+/// `--title X`, leaving flag values (a footer that starts with `-`) untouched. Also returns
+/// the names of unknown flags that were typed with a single dash and rewritten to two.
+fn normalize_go_flags<I, T>(args: I) -> (Vec<OsString>, Vec<String>)
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString>,
 {
+    let mut single_dash_unknown = Vec::new();
     let mut out = Vec::new();
     let mut iter = args.into_iter().map(Into::into);
     if let Some(program) = iter.next() {
@@ -276,6 +290,7 @@ where
             // rather than as the short flag `-b`.
             let is_word = !text.starts_with("--") && name.len() > 1;
             if is_word && name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+                single_dash_unknown.push(name.to_string());
                 out.push(OsString::from(format!("--{body}")));
             } else {
                 out.push(arg);
@@ -290,7 +305,7 @@ where
             }
         }
     }
-    out
+    (out, single_dash_unknown)
 }
 
 #[cfg(test)]
@@ -299,6 +314,7 @@ mod tests {
 
     fn strings(args: &[&str]) -> Vec<String> {
         normalize_go_flags(args.iter().copied())
+            .0
             .into_iter()
             .map(|s| s.into_string().unwrap())
             .collect()

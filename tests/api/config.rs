@@ -43,7 +43,10 @@ fn bad_settings_stop_start_up_with_one_clear_line() {
             &[],
             "-showdocs=false",
         ),
-        ("unknown flag", &["-bogus", "1"], &[], "bogus"),
+        // Named as typed, not as the `--bogus` it is rewritten to for clap.
+        ("unknown flag", &["-bogus", "1"], &[], "'-bogus'"),
+        ("unknown flag with a value", &["-bogus=1"], &[], "'-bogus'"),
+        ("unknown double-dash flag", &["--bogus"], &[], "'--bogus'"),
     ];
     for (case, args, env, mentions) in cases {
         let mut command = binary_command(&db, free_port());
