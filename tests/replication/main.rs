@@ -4,6 +4,7 @@
 //! There is no Docker engine here, so the image itself is not built.
 
 mod crash;
+mod divergence;
 mod harness;
 mod legacy;
 mod migration;
