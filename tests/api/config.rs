@@ -104,6 +104,19 @@ fn an_unusable_database_path_stops_start_up_with_one_clear_line() {
     drop(unmount);
 }
 
+/// SQLite takes `:memory:` as a database in memory, and (sqlx opens with URIs on) `file:...`
+/// as a URI: the app started, acknowledged uploads with ids, and lost them all at exit.
+#[test]
+fn a_db_path_sqlite_would_not_keep_as_that_file_stops_start_up_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for db_path in [":memory:", "file::memory:", "file:store.db?mode=memory"] {
+        let mut command = binary_command(std::path::Path::new(db_path), free_port());
+        command.current_dir(dir.path());
+        let (code, stderr) = run_binary_to_exit(command);
+        assert_one_clear_line(db_path, code, &stderr, "db-path");
+    }
+}
+
 /// `ulimit -n 24` left the workers panicking with backtraces before any error line.
 #[test]
 fn an_open_file_limit_too_low_to_serve_stops_start_up_with_one_clear_line() {
