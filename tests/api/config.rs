@@ -117,6 +117,22 @@ fn a_db_path_sqlite_would_not_keep_as_that_file_stops_start_up_with_one_clear_li
     }
 }
 
+/// A file of another app with its own `entries` table passes the migration (CREATE TABLE IF
+/// NOT EXISTS): the app started healthy and answered every upload 503.
+#[test]
+fn a_database_whose_entries_table_is_not_logpastes_stops_start_up_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("other-app.db");
+    let status = std::process::Command::new("sqlite3")
+        .arg(&db)
+        .arg("CREATE TABLE entries (title TEXT, body TEXT);")
+        .status()
+        .expect("sqlite3 runs");
+    assert!(status.success());
+    let (code, stderr) = run_binary_to_exit(binary_command(&db, free_port()));
+    assert_one_clear_line("foreign entries table", code, &stderr, "entries table");
+}
+
 /// `ulimit -n 24` left the workers panicking with backtraces before any error line.
 #[test]
 fn an_open_file_limit_too_low_to_serve_stops_start_up_with_one_clear_line() {
