@@ -44,6 +44,13 @@ fn bad_settings_stop_start_up_with_one_clear_line() {
             "-showdocs=false",
         ),
         ("unknown flag", &["-bogus", "1"], &[], "bogus"),
+        // Was logged with the default filter instead, request lines and all.
+        (
+            "log filter with a typo",
+            &[],
+            &[("RUST_LOG", "info,logpaste::request=of")],
+            "RUST_LOG",
+        ),
     ];
     for (case, args, env, mentions) in cases {
         let mut command = binary_command(&db, free_port());
