@@ -102,7 +102,12 @@ pub struct Config {
     pub port: u16,
 
     /// SQLite database file; parent folders are created.
-    #[arg(long = "db-path", env = "DB_PATH", default_value = "data/store.db")]
+    #[arg(
+        long = "db-path",
+        env = "DB_PATH",
+        default_value = "data/store.db",
+        value_parser = parse_db_path
+    )]
     pub db_path: PathBuf,
 
     /// Non-empty: trust the proxy's X-Forwarded-For/-Proto/-Host headers.
@@ -229,6 +234,19 @@ fn parse_maxsize(value: &str) -> Result<u64, String> {
         return Err(format!("{mib} is less than 1 MiB"));
     }
     Ok(u64::try_from(mib).unwrap_or(u64::MAX))
+}
+
+/// A path SQLite opens as that very file. SQLite reads `:memory:` as a database held in
+/// memory, and (sqlx opens with URIs on) `file:...` as a URI that may name another file or
+/// memory: pastes would be acknowledged and lost, or written where the app does not look.
+fn parse_db_path(value: &str) -> Result<PathBuf, String> {
+    if value == ":memory:" || value.starts_with("file:") {
+        return Err(format!(
+            "SQLite would not keep the pastes in a file named '{value}': give a plain file \
+             path (write ./{value} for a file really named so)"
+        ));
+    }
+    Ok(PathBuf::from(value))
 }
 
 /// Go's `strconv.ParseBool`, plus the yes/no/on/off words people write in env files.

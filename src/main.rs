@@ -18,7 +18,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init();
+    if let Err(message) = telemetry::init() {
+        eprintln!("logpaste: error: {message}");
+        return ExitCode::from(2);
+    }
     allocator::return_large_buffers_to_the_system();
     if let Some((old, new)) = fd_limit::raise_to_the_hard_limit() {
         tracing::debug!(old, new, "raised the open-file limit");

@@ -102,6 +102,8 @@ pub enum StoreError {
         path: PathBuf,
         source: sqlx::migrate::MigrateError,
     },
+    #[error("the database {path} has an entries table logpaste cannot use (another app's?): it needs LogPaste's columns id, creation_time and contents: {source}")]
+    ForeignTable { path: PathBuf, source: sqlx::Error },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("database read error: {0}")]
@@ -259,6 +261,15 @@ impl Store {
                 source,
             })?;
 
+        // The migration only creates the table if missing: another app's `entries` would
+        // pass it, and then every upload failed with 503 while the health check said ok.
+        sqlx::query("SELECT id, creation_time, contents FROM entries LIMIT 0")
+            .execute(&mut writer)
+            .await
+            .map_err(|source| StoreError::ForeignTable {
+                path: path.to_path_buf(),
+                source,
+            })?;
         if is_read_only(&mut writer).await.map_err(open_error)? {
             // SQLite opens a file it may not write read-only without a word: every upload
             // would fail while reads and the health check went on as if all were well.

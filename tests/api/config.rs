@@ -47,6 +47,13 @@ fn bad_settings_stop_start_up_with_one_clear_line() {
         ("unknown flag", &["-bogus", "1"], &[], "'-bogus'"),
         ("unknown flag with a value", &["-bogus=1"], &[], "'-bogus'"),
         ("unknown double-dash flag", &["--bogus"], &[], "'--bogus'"),
+        // Was logged with the default filter instead, request lines and all.
+        (
+            "log filter with a typo",
+            &[],
+            &[("RUST_LOG", "info,logpaste::request=of")],
+            "RUST_LOG",
+        ),
     ];
     for (case, args, env, mentions) in cases {
         let mut command = binary_command(&db, free_port());
@@ -105,6 +112,35 @@ fn an_unusable_database_path_stops_start_up_with_one_clear_line() {
     let (code, stderr) = run_binary_to_exit(binary_command(&read_only, free_port()));
     assert_one_clear_line("read-only database", code, &stderr, "read-only");
     drop(unmount);
+}
+
+/// SQLite takes `:memory:` as a database in memory, and (sqlx opens with URIs on) `file:...`
+/// as a URI: the app started, acknowledged uploads with ids, and lost them all at exit.
+#[test]
+fn a_db_path_sqlite_would_not_keep_as_that_file_stops_start_up_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for db_path in [":memory:", "file::memory:", "file:store.db?mode=memory"] {
+        let mut command = binary_command(std::path::Path::new(db_path), free_port());
+        command.current_dir(dir.path());
+        let (code, stderr) = run_binary_to_exit(command);
+        assert_one_clear_line(db_path, code, &stderr, "db-path");
+    }
+}
+
+/// A file of another app with its own `entries` table passes the migration (CREATE TABLE IF
+/// NOT EXISTS): the app started healthy and answered every upload 503.
+#[test]
+fn a_database_whose_entries_table_is_not_logpastes_stops_start_up_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("other-app.db");
+    let status = std::process::Command::new("sqlite3")
+        .arg(&db)
+        .arg("CREATE TABLE entries (title TEXT, body TEXT);")
+        .status()
+        .expect("sqlite3 runs");
+    assert!(status.success());
+    let (code, stderr) = run_binary_to_exit(binary_command(&db, free_port()));
+    assert_one_clear_line("foreign entries table", code, &stderr, "entries table");
 }
 
 /// `ulimit -n 24` left the workers panicking with backtraces before any error line.

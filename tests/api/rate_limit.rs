@@ -205,3 +205,42 @@ async fn thousands_of_sprayed_addresses_each_get_their_budget_and_no_5xx() {
         task.await.unwrap();
     }
 }
+
+/// The limiter keeps times as u32 milliseconds, which wrap after 49.7 days of uptime. Seen
+/// through `saturating_sub`, every stamp from before the wrap looked zero seconds old for
+/// another 49.7 days: a client that had used its budget was refused ("try again in 60 s")
+/// for weeks. (No clock can be turned over HTTP: the limiter is driven through its API.)
+#[test]
+fn the_limit_still_expires_after_49_days_of_uptime() {
+    use logpaste::rate_limit::{Decision, RateLimiter};
+    use std::time::{Duration, Instant};
+    let wrap = Duration::from_millis(1 << 32);
+    let limiter = RateLimiter::new(2);
+    let start = Instant::now();
+    let client: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+    let before_wrap = start + wrap - Duration::from_secs(10);
+    for _ in 0..2 {
+        assert_eq!(limiter.check_at(client, before_wrap), Decision::Allowed);
+    }
+    assert!(matches!(
+        limiter.check_at(client, before_wrap + Duration::from_secs(20)),
+        Decision::Limited { .. }
+    ));
+    // A minute after those uploads, across the wrap: room again, and only for two.
+    let a_minute_later = before_wrap + Duration::from_secs(61);
+    assert_eq!(limiter.check_at(client, a_minute_later), Decision::Allowed);
+    assert_eq!(limiter.check_at(client, a_minute_later), Decision::Allowed);
+    let Decision::Limited { retry_after } = limiter.check_at(client, a_minute_later) else {
+        panic!("a third upload in a minute was allowed");
+    };
+    assert_eq!(retry_after, Duration::from_secs(60));
+
+    // A client last seen weeks before the wrap comes back after it: its old uploads are old.
+    let other: std::net::IpAddr = "192.0.2.8".parse().unwrap();
+    let weeks_before = start + Duration::from_secs(10 * 24 * 3600);
+    for _ in 0..2 {
+        assert_eq!(limiter.check_at(other, weeks_before), Decision::Allowed);
+    }
+    let weeks_later = start + wrap + Duration::from_secs(20 * 24 * 3600);
+    assert_eq!(limiter.check_at(other, weeks_later), Decision::Allowed);
+}
