@@ -149,6 +149,27 @@ async fn proxy_mode_links_use_the_proxys_scheme_and_host() {
     let url = response.text().await.unwrap();
     assert!(url.starts_with("https://logs.example.com/"), "{url}");
 
+    // A proxy that terminates plain http says so, in whatever case: the link is http.
+    for proto in ["http", "HTTP"] {
+        let form = reqwest::multipart::Form::new().text("_", "x");
+        let url = app
+            .client
+            .post(&app.address)
+            .header("x-forwarded-proto", proto)
+            .header("x-forwarded-host", "logs.example.com")
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            url.starts_with("http://logs.example.com/"),
+            "{proto}: {url}"
+        );
+    }
+
     // Without forwarded headers LogPaste's rule holds: https, the Host header.
     let form = reqwest::multipart::Form::new().text("_", "x");
     let url = app.post_form(form).await.text().await.unwrap();
