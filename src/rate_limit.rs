@@ -1,6 +1,6 @@
 //! At most N uploads per client per minute, as a sliding window: unlike a token bucket it
 //! never lets a client exceed N in any 60 seconds. Memory is bounded: the table tracks at
-//! most `max_clients` clients, each with at most N timestamps of 4 bytes. When an address
+//! most `max_clients` clients, each with at most N timestamps of 8 bytes. When an address
 //! spray fills it with clients active this minute, the least recently seen eighth is
 //! forgotten: a client that keeps knocking, limited or not, stays tracked and limited.
 
@@ -44,13 +44,14 @@ impl From<IpAddr> for ClientKey {
     }
 }
 
-/// Times in milliseconds since the limiter's `epoch`.
+/// Times in milliseconds since the limiter's `epoch`: 64 bits, since 32 wrap after 49.7
+/// days of uptime.
 #[derive(Default)]
 struct Client {
     /// Uploads allowed in the last window, oldest first.
-    uploads: VecDeque<u32>,
+    uploads: VecDeque<u64>,
     /// The client's latest attempt, allowed or limited: who to forget first under a spray.
-    last_seen: u32,
+    last_seen: u64,
 }
 
 struct Table {
@@ -61,7 +62,7 @@ struct Table {
 impl Table {
     /// Forgets the `count` clients seen least recently (all of them, if fewer).
     fn evict_least_recently_seen(&mut self, count: usize) {
-        let mut seen: Vec<u32> = self.clients.values().map(|c| c.last_seen).collect();
+        let mut seen: Vec<u64> = self.clients.values().map(|c| c.last_seen).collect();
         if count == 0 || seen.is_empty() {
             return;
         }
@@ -91,7 +92,7 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(per_minute: u32) -> Self {
-        let per_client = CLIENT_OVERHEAD_BYTES + 4 * per_minute as usize;
+        let per_client = CLIENT_OVERHEAD_BYTES + 8 * per_minute as usize;
         Self::with_capacity(per_minute, (TABLE_BUDGET_BYTES / per_client).max(1024))
     }
 
@@ -119,7 +120,7 @@ impl RateLimiter {
 
     pub fn check_at(&self, ip: IpAddr, now: Instant) -> Decision {
         let now_ms = self.millis_since_epoch(now);
-        let window_ms = WINDOW.as_millis() as u32;
+        let window_ms = WINDOW.as_millis() as u64;
         let key = ClientKey::from(ip);
         // A poisoned lock only means another request panicked mid-update; the table is
         // still a valid (if slightly stale) set of timestamps.
@@ -156,7 +157,7 @@ impl RateLimiter {
         if uploads.len() >= self.per_minute as usize {
             let oldest = uploads.front().copied().unwrap_or(now_ms);
             let waited = now_ms.saturating_sub(oldest);
-            let retry_after = Duration::from_millis(u64::from(window_ms.saturating_sub(waited)));
+            let retry_after = Duration::from_millis(window_ms.saturating_sub(waited));
             return Decision::Limited { retry_after };
         }
         uploads.push_back(now_ms);
@@ -172,9 +173,9 @@ impl RateLimiter {
             .len()
     }
 
-    fn millis_since_epoch(&self, now: Instant) -> u32 {
-        // Wraps after 49 days; a wrapped stamp only makes one window look expired early.
-        now.duration_since(self.epoch).as_millis() as u32
+    fn millis_since_epoch(&self, now: Instant) -> u64 {
+        // u64 milliseconds last 584 million years: no wrapping.
+        now.duration_since(self.epoch).as_millis() as u64
     }
 }
 

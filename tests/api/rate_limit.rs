@@ -226,3 +226,32 @@ async fn thousands_of_sprayed_addresses_each_get_their_budget_and_no_5xx() {
         task.await.unwrap();
     }
 }
+
+/// The limiter counts time in milliseconds since start-up. Kept in 32 bits, that count
+/// wrapped after 49.7 days of uptime, and a client that had uploaded in the minute before
+/// stayed refused (429 "try again in 60 s") for the next 49.7 days.
+#[test]
+fn the_limit_still_lifts_after_a_minute_on_a_server_up_for_fifty_days() {
+    use logpaste::rate_limit::{Decision, RateLimiter};
+    use std::time::{Duration, Instant};
+
+    let limiter = RateLimiter::new(2);
+    let client: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+    let t0 = Instant::now();
+    assert_eq!(limiter.check_at(client, t0), Decision::Allowed);
+    // 2^32 ms after start-up, less a second.
+    let uptime = t0 + Duration::from_millis(u64::from(u32::MAX)) - Duration::from_secs(1);
+    assert_eq!(limiter.check_at(client, uptime), Decision::Allowed);
+    assert_eq!(limiter.check_at(client, uptime), Decision::Allowed);
+    assert!(matches!(
+        limiter.check_at(client, uptime),
+        Decision::Limited { .. }
+    ));
+    let a_minute_later = uptime + Duration::from_secs(61);
+    assert_eq!(limiter.check_at(client, a_minute_later), Decision::Allowed);
+    assert_eq!(limiter.check_at(client, a_minute_later), Decision::Allowed);
+    let Decision::Limited { retry_after } = limiter.check_at(client, a_minute_later) else {
+        panic!("a third upload within the minute was allowed");
+    };
+    assert_eq!(retry_after, Duration::from_secs(60));
+}
