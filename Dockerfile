@@ -85,6 +85,9 @@ RUN arch="${TARGETARCH:-$(dpkg --print-architecture)}" \
 FROM debian:${DEBIAN_RELEASE}-slim
 # ca-certificates for HTTPS to the bucket, curl for the health check; util-linux
 # (setpriv, unshare) is part of the base image.
+# LogPaste's image kept its database in /app/data (its README mounts a volume there:
+# `--volume "${PWD}/data:/app/data"`). /app/data leads to /data, so such a volume is
+# mounted at /data and its store.db is served, not left aside for an empty database.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl \
@@ -92,8 +95,9 @@ RUN apt-get update \
     && groupadd --system --gid 10001 logpaste \
     && useradd --system --uid 10001 --gid logpaste --no-create-home \
          --home-dir /nonexistent --shell /usr/sbin/nologin logpaste \
-    && mkdir -p /data \
-    && chown logpaste:logpaste /data
+    && mkdir -p /data /app \
+    && chown logpaste:logpaste /data \
+    && ln -s /data /app/data
 
 COPY --from=fetch /rootfs/ /
 COPY --from=build /out/ /

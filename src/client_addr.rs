@@ -47,9 +47,11 @@ pub fn base_url(req: &HttpRequest, behind_proxy: bool) -> String {
     let headers = req.headers();
     let (scheme, forwarded_host) = if behind_proxy {
         // LogPaste always answered https behind a proxy; we trust the proxy's word if sane.
-        let scheme = first_value(headers, FORWARDED_PROTO)
-            .filter(|proto| *proto == "http" || *proto == "https")
-            .unwrap_or("https");
+        // Schemes are case-insensitive (RFC 3986 3.1): `HTTP` is http, written lowercase.
+        let scheme = match first_value(headers, FORWARDED_PROTO) {
+            Some(proto) if proto.eq_ignore_ascii_case("http") => "http",
+            _ => "https",
+        };
         (
             scheme,
             first_value(headers, FORWARDED_HOST).filter(|h| is_sane_host(h)),

@@ -41,7 +41,10 @@ see docs/replication.md.";
     name = "logpaste",
     version,
     about = "A pastebin for log files, backed by one SQLite file (LogPaste-compatible)",
-    after_help = AFTER_HELP
+    after_help = AFTER_HELP,
+    // Go's flag package lets a flag be given again, the last value winning (a wrapper's
+    // defaults, then the operator's own): `-title A -title B` is B, not an error.
+    args_override_self = true
 )]
 pub struct Config {
     /// Page title and heading (shown escaped).

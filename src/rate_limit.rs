@@ -1,6 +1,6 @@
 //! At most N uploads per client per minute, as a sliding window: unlike a token bucket it
 //! never lets a client exceed N in any 60 seconds. Memory is bounded: the table tracks at
-//! most `max_clients` clients, each with at most N timestamps of 4 bytes. When an address
+//! most `max_clients` clients, each with at most N timestamps of 8 bytes. When an address
 //! spray fills it with clients active this minute, the least recently seen eighth is
 //! forgotten: a client that keeps knocking, limited or not, stays tracked and limited.
 
@@ -44,13 +44,14 @@ impl From<IpAddr> for ClientKey {
     }
 }
 
-/// Times in milliseconds since the limiter's `epoch`.
+/// Times in milliseconds since the limiter's `epoch`: 64 bits, since 32 wrap after 49.7
+/// days of uptime.
 #[derive(Default)]
 struct Client {
     /// Uploads allowed in the last window, oldest first.
-    uploads: VecDeque<u32>,
+    uploads: VecDeque<u64>,
     /// The client's latest attempt, allowed or limited: who to forget first under a spray.
-    last_seen: u32,
+    last_seen: u64,
 }
 
 struct Table {
@@ -59,22 +60,20 @@ struct Table {
 }
 
 impl Table {
-    /// Forgets the `count` clients seen least recently (all of them, if fewer), by their
-    /// time since `now_ms` (stamps wrap, see `millis_since_epoch`).
-    fn evict_least_recently_seen(&mut self, count: usize, now_ms: u32) {
-        let idle = |client: &Client| now_ms.wrapping_sub(client.last_seen);
-        let mut idles: Vec<u32> = self.clients.values().map(idle).collect();
-        if count == 0 || idles.is_empty() {
+    /// Forgets the `count` clients seen least recently (all of them, if fewer).
+    fn evict_least_recently_seen(&mut self, count: usize) {
+        let mut seen: Vec<u64> = self.clients.values().map(|c| c.last_seen).collect();
+        if count == 0 || seen.is_empty() {
             return;
         }
-        let nth = count.min(idles.len()) - 1;
-        let (_, &mut threshold, _) = idles.select_nth_unstable_by(nth, |a, b| b.cmp(a));
-        // Everyone idle for longer than the threshold goes, then ties until `count` are gone.
-        let mut ties_to_drop = count - idles.iter().filter(|&&t| t > threshold).count();
+        let nth = count.min(seen.len()) - 1;
+        let (_, &mut threshold, _) = seen.select_nth_unstable(nth);
+        // Everyone seen before the threshold goes, then ties until `count` are gone.
+        let mut ties_to_drop = count - seen.iter().filter(|&&t| t < threshold).count();
         self.clients.retain(|_, client| {
-            if idle(client) > threshold {
+            if client.last_seen < threshold {
                 false
-            } else if idle(client) == threshold && ties_to_drop > 0 {
+            } else if client.last_seen == threshold && ties_to_drop > 0 {
                 ties_to_drop -= 1;
                 false
             } else {
@@ -93,7 +92,7 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(per_minute: u32) -> Self {
-        let per_client = CLIENT_OVERHEAD_BYTES + 4 * per_minute as usize;
+        let per_client = CLIENT_OVERHEAD_BYTES + 8 * per_minute as usize;
         Self::with_capacity(per_minute, (TABLE_BUDGET_BYTES / per_client).max(1024))
     }
 
@@ -121,7 +120,7 @@ impl RateLimiter {
 
     pub fn check_at(&self, ip: IpAddr, now: Instant) -> Decision {
         let now_ms = self.millis_since_epoch(now);
-        let window_ms = WINDOW.as_millis() as u32;
+        let window_ms = WINDOW.as_millis() as u64;
         let key = ClientKey::from(ip);
         // A poisoned lock only means another request panicked mid-update; the table is
         // still a valid (if slightly stale) set of timestamps.
@@ -134,7 +133,7 @@ impl RateLimiter {
                     client
                         .uploads
                         .back()
-                        .is_some_and(|&last| now_ms.wrapping_sub(last) < window_ms)
+                        .is_some_and(|&last| now_ms.saturating_sub(last) < window_ms)
                 });
             }
             if table.clients.len() >= self.max_clients {
@@ -142,7 +141,7 @@ impl RateLimiter {
                 // Forgetting the least recently seen resets their budgets, which a
                 // sprayer with that many addresses has anyway; letting newcomers through
                 // untracked instead would let one address upload without limit.
-                table.evict_least_recently_seen((self.max_clients / EVICT_ONE_IN).max(1), now_ms);
+                table.evict_least_recently_seen((self.max_clients / EVICT_ONE_IN).max(1));
             }
         }
 
@@ -151,14 +150,14 @@ impl RateLimiter {
         let uploads = &mut client.uploads;
         while uploads
             .front()
-            .is_some_and(|&t| now_ms.wrapping_sub(t) >= window_ms)
+            .is_some_and(|&t| now_ms.saturating_sub(t) >= window_ms)
         {
             uploads.pop_front();
         }
         if uploads.len() >= self.per_minute as usize {
             let oldest = uploads.front().copied().unwrap_or(now_ms);
-            let waited = now_ms.wrapping_sub(oldest);
-            let retry_after = Duration::from_millis(u64::from(window_ms.saturating_sub(waited)));
+            let waited = now_ms.saturating_sub(oldest);
+            let retry_after = Duration::from_millis(window_ms.saturating_sub(waited));
             return Decision::Limited { retry_after };
         }
         uploads.push_back(now_ms);
@@ -174,10 +173,9 @@ impl RateLimiter {
             .len()
     }
 
-    fn millis_since_epoch(&self, now: Instant) -> u32 {
-        // Wraps after 49.7 days: stamps are only ever compared by `wrapping_sub`, which
-        // gives their true age across the wrap (a stamp 49.7 days old looks new again).
-        now.duration_since(self.epoch).as_millis() as u32
+    fn millis_since_epoch(&self, now: Instant) -> u64 {
+        // u64 milliseconds last 584 million years: no wrapping.
+        now.duration_since(self.epoch).as_millis() as u64
     }
 }
 
@@ -301,23 +299,6 @@ mod tests {
     }
 
     #[test]
-    fn eviction_across_the_clock_wrap_forgets_the_clients_seen_before_it() {
-        let limiter = RateLimiter::with_capacity(1, 16);
-        // The limiter's millisecond clock wraps 49.7 days after it started.
-        let wrap = Instant::now() + Duration::from_millis(1 << 32);
-        for i in 0..8u32 {
-            limiter.check_at(sprayed(i), wrap - Duration::from_secs(1));
-            limiter.check_at(sprayed(i + 8), wrap + Duration::from_secs(1));
-        }
-        let now = limiter.millis_since_epoch(wrap + Duration::from_secs(2));
-        let mut table = limiter.table.lock().unwrap();
-        table.evict_least_recently_seen(8, now);
-        for i in 8..16u32 {
-            assert!(table.clients.contains_key(&ClientKey::from(sprayed(i))));
-        }
-    }
-
-    #[test]
     fn eviction_forgets_exactly_the_least_recently_seen_even_among_ties() {
         let limiter = RateLimiter::with_capacity(1, 16);
         let t0 = Instant::now();
@@ -330,15 +311,14 @@ mod tests {
             };
             limiter.check_at(sprayed(i), at);
         }
-        let now = limiter.millis_since_epoch(t0 + Duration::from_millis(16));
         let mut table = limiter.table.lock().unwrap();
-        table.evict_least_recently_seen(3, now);
+        table.evict_least_recently_seen(3);
         assert_eq!(
             table.clients.len(),
             13,
             "exactly three forgotten among the tied eight"
         );
-        table.evict_least_recently_seen(6, now);
+        table.evict_least_recently_seen(6);
         assert_eq!(table.clients.len(), 7);
         for i in 8..15u32 {
             assert!(

@@ -55,15 +55,28 @@ pub fn explain_method_not_allowed<B>(
     response: ServiceResponse<B>,
 ) -> actix_web::Result<ErrorHandlerResponse<B>> {
     let (request, response) = response.into_parts();
-    let allowed = response
+    // actix lists the methods of every resource the path matched (`/healthz`, then the
+    // catch-all ones), repeating GET and HEAD: each is named once.
+    let mut allowed: Vec<&str> = Vec::new();
+    for method in response
         .headers()
         .get(header::ALLOW)
         .and_then(|value| value.to_str().ok())
         .unwrap_or("GET, PUT, POST")
-        .to_owned();
+        .split(',')
+        .map(str::trim)
+    {
+        if !method.is_empty() && !allowed.contains(&method) {
+            allowed.push(method);
+        }
+    }
+    let allowed = allowed.join(", ");
     let mut response = response.set_body(format!(
         "method not allowed: this address answers {allowed}\n"
     ));
+    if let Ok(value) = HeaderValue::from_str(&allowed) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),

@@ -503,9 +503,11 @@ async fn first_form_value(mut form: Multipart, limit: usize) -> Result<Bytes, Pa
     let mut saw_blank_text = false;
     while let Some(field) = form.next().await {
         let mut field = field.map_err(|e| PasteError::MalformedMultipart(e.to_string()))?;
+        // A file has a file name, plain or in RFC 5987's `filename*=UTF-8''...` form (as
+        // Go's multipart reader sees it too).
         let is_file = field
             .content_disposition()
-            .is_some_and(|cd| cd.get_filename().is_some());
+            .is_some_and(|cd| cd.get_filename().is_some() || cd.get_filename_ext().is_some());
         if !is_file {
             let text = read_limited(&mut field, limit, 0)
                 .await

@@ -194,6 +194,46 @@ async fn flags_in_both_spellings_and_env_vars_configure_the_page() {
     assert!(!html.contains("id=\"docs\""));
 }
 
+/// Go's flag package takes a flag given twice, the last value winning: a wrapper script's
+/// defaults followed by the operator's own (`logpaste -showdocs=false "$@"`) must start.
+#[tokio::test]
+async fn a_flag_given_twice_takes_the_last_value_as_in_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let port = free_port();
+    let mut command = binary_command(&db, port);
+    command.args([
+        "-title",
+        "wrapper default",
+        "-showdocs=false",
+        "--maxsize",
+        "5",
+        "-title=operator's",
+        "-showdocs=true",
+        "-maxsize",
+        "1",
+    ]);
+    let app = spawn_binary(command, &db, port).await;
+    let html = reqwest::get(format!("{}/", app.address))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("<h1 id=\"title\">operator&#39;s</h1>"),
+        "{html}"
+    );
+    assert!(html.contains("id=\"docs\""), "the last -showdocs wins");
+    let response = reqwest::Client::new()
+        .put(format!("{}/", app.address))
+        .body(vec![b'x'; 1024 * 1024 + 1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413, "the last -maxsize wins");
+}
+
 #[tokio::test]
 async fn the_database_defaults_to_data_store_db_in_the_working_directory() {
     let dir = tempfile::tempdir().unwrap();

@@ -149,6 +149,27 @@ async fn proxy_mode_links_use_the_proxys_scheme_and_host() {
     let url = response.text().await.unwrap();
     assert!(url.starts_with("https://logs.example.com/"), "{url}");
 
+    // A proxy that terminates plain http says so, in whatever case: the link is http.
+    for proto in ["http", "HTTP"] {
+        let form = reqwest::multipart::Form::new().text("_", "x");
+        let url = app
+            .client
+            .post(&app.address)
+            .header("x-forwarded-proto", proto)
+            .header("x-forwarded-host", "logs.example.com")
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            url.starts_with("http://logs.example.com/"),
+            "{proto}: {url}"
+        );
+    }
+
     // Without forwarded headers LogPaste's rule holds: https, the Host header.
     let form = reqwest::multipart::Form::new().text("_", "x");
     let url = app.post_form(form).await.text().await.unwrap();
@@ -206,7 +227,7 @@ async fn thousands_of_sprayed_addresses_each_get_their_budget_and_no_5xx() {
     }
 }
 
-/// The limiter keeps times as u32 milliseconds, which wrap after 49.7 days of uptime. Seen
+/// The limiter kept times as u32 milliseconds, which wrap after 49.7 days of uptime. Seen
 /// through `saturating_sub`, every stamp from before the wrap looked zero seconds old for
 /// another 49.7 days: a client that had used its budget was refused ("try again in 60 s")
 /// for weeks. (No clock can be turned over HTTP: the limiter is driven through its API.)

@@ -229,6 +229,10 @@ async fn a_method_a_path_does_not_take_gets_405_with_a_reason() {
         (reqwest::Method::PATCH, format!("/{id}")),
         (reqwest::Method::POST, format!("/{id}")),
         (reqwest::Method::DELETE, "/a/b".to_string()),
+        // Paths of their own that the catch-all routes match too.
+        (reqwest::Method::POST, "/healthz".to_string()),
+        (reqwest::Method::DELETE, "/static/js/app.js".to_string()),
+        (reqwest::Method::PATCH, "/favicon.ico".to_string()),
     ] {
         let response = app
             .client
@@ -239,6 +243,11 @@ async fn a_method_a_path_does_not_take_gets_405_with_a_reason() {
         assert_eq!(response.status(), 405, "{method} {path}");
         let allow = response.headers()["allow"].to_str().unwrap().to_string();
         assert!(allow.contains("GET") && allow.contains("PUT"), "{allow}");
+        let methods: Vec<&str> = allow.split(", ").collect();
+        let mut unique = methods.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(methods.len(), unique.len(), "{method} {path}: {allow}");
         assert_eq!(
             response.headers()["content-type"],
             "text/plain; charset=utf-8"

@@ -427,6 +427,30 @@ async fn a_text_field_wins_over_a_file_even_after_it() {
     assert_eq!(back, b"the first text field");
 }
 
+/// Some clients name a non-ASCII file only in RFC 5987's form (`filename*=UTF-8''...`): it is
+/// still a file, so a text field after it wins, as in LogPaste (Go's multipart reader).
+#[tokio::test]
+async fn a_file_named_only_by_filename_star_is_a_file() {
+    let app = spawn_app().await;
+    let response = app
+        .post_raw_form(
+            "--XyZ\r\n\
+             Content-Disposition: form-data; name=\"f\"; filename*=UTF-8''journal-%C3%BC.log\r\n\
+             \r\n\
+             the file\r\n\
+             --XyZ\r\n\
+             Content-Disposition: form-data; name=\"t\"\r\n\
+             \r\n\
+             the text field\r\n\
+             --XyZ--\r\n",
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let id = id_from_link(&response.text().await.unwrap());
+    let back = app.get(&format!("/{id}")).await.bytes().await.unwrap();
+    assert_eq!(back.as_ref(), b"the text field");
+}
+
 #[tokio::test]
 async fn a_blank_text_field_gives_way_to_a_file() {
     let app = spawn_app().await;

@@ -790,3 +790,35 @@ fn the_dockerfile_builds_without_buildkit() {
         );
     }
 }
+
+/// LogPaste's image kept its database at /app/data/store.db, and its README runs it with
+/// `--volume "${PWD}/data:/app/data"`. Moved to this image unchanged, that volume must
+/// hold the database the app serves: in the image, /app/data is a link to the folder of
+/// the image's DB_PATH (a mount at a link lands on its target), not a folder of its own.
+#[test]
+fn a_volume_at_logpastes_app_data_holds_the_database() {
+    let dockerfile = std::fs::read_to_string(repo_root().join("Dockerfile")).expect("Dockerfile");
+    let runtime = dockerfile
+        .rsplit_once("\nFROM ")
+        .map(|(_, stage)| stage)
+        .expect("the Dockerfile has a runtime stage");
+    let db_path = runtime
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("DB_PATH="))
+        .expect("the runtime stage sets DB_PATH")
+        .trim_matches(['"', '\\']);
+    let db_dir = std::path::Path::new(db_path)
+        .parent()
+        .expect("DB_PATH has a folder")
+        .to_str()
+        .unwrap();
+    let commands = runtime.replace("\\\n", " ");
+    let link = format!("ln -s {db_dir} /app/data");
+    assert!(
+        commands
+            .lines()
+            .any(|line| line.trim_start().starts_with("RUN ") && line.contains(&link)),
+        "the runtime stage does not run `{link}`: a volume at LogPaste's /app/data would \
+         be ignored and the app would start on an empty {db_path}"
+    );
+}
