@@ -124,7 +124,16 @@ pub struct Config {
     /// Settings that are valid but likely not what the operator meant: one log line each.
     #[arg(skip)]
     pub warnings: Vec<String>,
+
+    /// How long a response may sit unread (the client's TCP window shut, or no ACKs) before
+    /// the connection is dropped with what it held. Not a setting: tests shorten it.
+    #[arg(skip = SEND_STALL_TIMEOUT)]
+    pub send_stall_timeout: std::time::Duration,
 }
+
+/// nginx's `send_timeout` default: a client that reads nothing for a minute is gone, or
+/// holding a response's memory on purpose.
+pub const SEND_STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The largest paste SQLite can store: a row may not pass SQLITE_MAX_LENGTH (10^9 bytes in
 /// the SQLite we build), and 953 MiB leaves room for the row's id and time. LogPaste took

@@ -63,6 +63,7 @@ impl Application {
             source,
         };
         let listener = TcpListener::bind(&address).map_err(bind_error)?;
+        set_send_stall_timeout(&listener, config.send_stall_timeout).map_err(bind_error)?;
         let port = listener.local_addr().map_err(bind_error)?.port();
         log_effective_config(&config, port);
 
@@ -213,5 +214,30 @@ fn log_effective_config(config: &Config, port: u16) {
     );
     for warning in &config.warnings {
         tracing::warn!("{warning}");
+    }
+}
+
+/// Sets TCP_USER_TIMEOUT on the listener, which every accepted connection inherits: the
+/// kernel drops a connection whose sent data has gone unacknowledged, or whose receive
+/// window has stayed shut, for `timeout`. actix has no write timeout, and a response waits
+/// in memory until its client reads it: clients that ask for large pastes and never read
+/// would otherwise hold that memory for as long as they keep the connection open.
+fn set_send_stall_timeout(listener: &TcpListener, timeout: Duration) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let millis = libc::c_uint::try_from(timeout.as_millis()).unwrap_or(libc::c_uint::MAX);
+    // SAFETY: a valid socket descriptor and a pointer to a c_uint of the length given.
+    let result = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_USER_TIMEOUT,
+            (&millis as *const libc::c_uint).cast(),
+            std::mem::size_of::<libc::c_uint>() as libc::socklen_t,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }

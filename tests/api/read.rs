@@ -1,6 +1,6 @@
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::{raw_request, spawn_app};
+use crate::common::{raw_request, spawn_app, spawn_app_with, AppOptions};
 
 /// Sends a raw request line so that no client normalises the path first.
 async fn raw_get(port: u16, path: &str) -> String {
@@ -306,5 +306,100 @@ async fn hostile_connections_cannot_hold_the_server() {
     assert!(
         text.is_empty() || text.starts_with("HTTP/1.1 408"),
         "{text}"
+    );
+}
+
+/// A client connected with a receive buffer of `buffer` bytes, set before it connects so
+/// that the window it offers stays small; it has sent a GET for `id` and reads nothing yet.
+async fn get_on_a_small_window(port: u16, id: &str, buffer: usize) -> tokio::net::TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(buffer).unwrap();
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    socket.connect(&address.into()).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let mut stream = tokio::net::TcpStream::from_std(socket.into()).unwrap();
+    let request = format!("GET /{id} HTTP/1.1\r\nHost: x\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream
+}
+
+/// Reads `stream` for at most `limit`, `chunk` bytes at a time with `pause` between reads;
+/// returns the bytes read and whether the connection ended (EOF or an error).
+async fn read_paced(
+    stream: &mut tokio::net::TcpStream,
+    chunk: usize,
+    pause: std::time::Duration,
+    limit: std::time::Duration,
+    enough: usize,
+) -> (Vec<u8>, bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut received = Vec::new();
+    let mut buffer = vec![0u8; chunk];
+    while received.len() < enough {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
+            Err(_) => return (received, false),
+            Ok(Ok(0)) | Ok(Err(_)) => return (received, true),
+            Ok(Ok(n)) => received.extend_from_slice(&buffer[..n]),
+        }
+        tokio::time::sleep(pause).await;
+    }
+    (received, false)
+}
+
+/// actix has no write timeout: a client that asks for a large paste and never reads held
+/// the response in the server's memory for as long as it kept the connection open (1,500
+/// such clients on one 2 MiB paste: 2.2 GB). Once its window has stayed shut for the stall
+/// timeout, the connection is dropped. A client that reads slowly but steadily, for longer
+/// than the timeout in all, gets the whole paste.
+#[tokio::test]
+async fn a_client_that_never_reads_its_response_is_dropped() {
+    use std::time::Duration;
+    let stall = Duration::from_secs(2);
+    let app = spawn_app_with(AppOptions {
+        send_stall_timeout: Some(stall),
+        ..Default::default()
+    })
+    .await;
+    let paste: Vec<u8> = (0..2 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    let id = app.put_ok(paste.clone()).await;
+    let whole = |received: &[u8]| received.len() > paste.len() && received.ends_with(&paste);
+
+    let mut stalled = get_on_a_small_window(app.port, &id, 4096).await;
+    tokio::time::sleep(stall * 4).await;
+    let (received, ended) = read_paced(
+        &mut stalled,
+        64 * 1024,
+        Duration::ZERO,
+        Duration::from_secs(10),
+        paste.len() + 1024,
+    )
+    .await;
+    assert!(
+        ended && !whole(&received),
+        "a client that read nothing for {:?} still got its response ({} bytes, ended: {ended})",
+        stall * 4,
+        received.len()
+    );
+
+    // 64 KiB every 100 ms: over 3 s for the paste, longer than the stall timeout, with the
+    // window shut between reads.
+    let mut steady = get_on_a_small_window(app.port, &id, 64 * 1024).await;
+    let (received, _) = read_paced(
+        &mut steady,
+        64 * 1024,
+        Duration::from_millis(100),
+        Duration::from_secs(60),
+        paste.len() + 1024,
+    )
+    .await;
+    let head_end = received
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 4);
+    assert_eq!(
+        head_end.map(|start| &received[start..]),
+        Some(&paste[..]),
+        "a steady reader lost its response ({} bytes)",
+        received.len()
     );
 }

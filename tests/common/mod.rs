@@ -31,6 +31,8 @@ pub struct AppOptions {
     pub replicated: bool,
     /// Use this database file instead of a fresh one in a temporary folder.
     pub db_path: Option<PathBuf>,
+    /// Drop connections whose responses go unread this long (default: the app's own).
+    pub send_stall_timeout: Option<Duration>,
 }
 
 impl AppOptions {
@@ -71,6 +73,9 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     };
     config.behind_proxy = options.behind_proxy;
     config.replicated = options.replicated;
+    if let Some(timeout) = options.send_stall_timeout {
+        config.send_stall_timeout = timeout;
+    }
 
     let app = Application::build(config).await.expect("app starts");
     let port = app.port();
