@@ -41,6 +41,8 @@ pub enum PasteError {
     TooSlow,
     #[error("the server is busy receiving other uploads; try again in {} s", retry_after_secs(.retry_after))]
     Busy { retry_after: Duration },
+    #[error("the server is busy sending other large pastes; try again in {} s", retry_after_secs(.retry_after))]
+    SendBusy { retry_after: Duration },
     #[error("storage is unavailable, please try again later")]
     Storage(#[source] StoreError),
     #[error("the server is out of disk space: the paste was not stored")]
@@ -90,14 +92,18 @@ impl ResponseError for PasteError {
             PasteError::NotFound => StatusCode::NOT_FOUND,
             PasteError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             PasteError::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
-            PasteError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            PasteError::Busy { .. } | PasteError::SendBusy { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
         response.content_type("text/plain; charset=utf-8");
-        if let PasteError::RateLimited { retry_after, .. } | PasteError::Busy { retry_after } = self
+        if let PasteError::RateLimited { retry_after, .. }
+        | PasteError::Busy { retry_after }
+        | PasteError::SendBusy { retry_after } = self
         {
             response.insert_header((header::RETRY_AFTER, retry_after_secs(retry_after)));
         }

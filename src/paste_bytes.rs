@@ -9,18 +9,31 @@ use std::task::{Context, Poll};
 
 use actix_web::body::{BodySize, MessageBody};
 use bytes::Bytes;
+use tokio::sync::OwnedSemaphorePermit;
 
 #[derive(Debug, Default)]
 pub struct PasteBytes {
     pieces: VecDeque<Bytes>,
     len: usize,
+    /// Room in the response budget, given back when the response is done with.
+    room: Option<OwnedSemaphorePermit>,
 }
 
 impl PasteBytes {
     pub fn from_pieces(pieces: impl IntoIterator<Item = Bytes>) -> Self {
         let pieces: VecDeque<Bytes> = pieces.into_iter().filter(|p| !p.is_empty()).collect();
         let len = pieces.iter().map(Bytes::len).sum();
-        PasteBytes { pieces, len }
+        PasteBytes {
+            pieces,
+            len,
+            room: None,
+        }
+    }
+
+    /// The same bytes, holding `room` in a memory budget for as long as they live.
+    pub fn holding(mut self, room: OwnedSemaphorePermit) -> Self {
+        self.room = Some(room);
+        self
     }
 
     /// Bytes not yet written out.

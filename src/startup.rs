@@ -11,10 +11,10 @@ use futures_util::FutureExt;
 
 use crate::client_addr;
 use crate::config::Config;
+use crate::memory_budget::MemoryBudget;
 use crate::rate_limit::RateLimiter;
 use crate::routes;
 use crate::store::{Store, StoreCloser, StoreError};
-use crate::upload_budget::UploadBudget;
 
 /// How long in-flight requests may take to finish after a stop signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -33,7 +33,9 @@ pub struct AppState {
     pub rate_limiter: Option<RateLimiter>,
     pub max_paste_bytes: usize,
     pub homepage_csp: String,
-    pub upload_budget: UploadBudget,
+    pub upload_budget: MemoryBudget,
+    /// Large pastes held by responses not yet read by their clients.
+    pub response_budget: MemoryBudget,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,9 +73,10 @@ impl Application {
             rate_limiter: (config.perminutelimit > 0)
                 .then(|| RateLimiter::new(config.perminutelimit)),
             max_paste_bytes: config.max_paste_bytes(),
-            upload_budget: UploadBudget::new(routes::paste::largest_upload(
+            upload_budget: MemoryBudget::new(routes::paste::largest_upload(
                 config.max_paste_bytes(),
             )),
+            response_budget: MemoryBudget::new(config.max_paste_bytes()),
             homepage_csp: routes::csp::homepage_csp(&config.footer),
             store,
             config,

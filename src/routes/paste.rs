@@ -14,6 +14,7 @@ use futures_util::{Stream, StreamExt};
 use crate::client_addr;
 use crate::error::PasteError;
 use crate::id;
+use crate::paste_bytes::PasteBytes;
 use crate::rate_limit::Decision;
 use crate::startup::AppState;
 
@@ -25,7 +26,11 @@ const PACE_POLL: Duration = Duration::from_secs(1);
 const PACE_WINDOW: Duration = Duration::from_secs(5);
 /// 64 KiB in 5 s: about 13 KiB/s, a slow mobile link.
 const MIN_PACE_BYTES: usize = 64 * 1024;
-/// How long an upload waits for room in the upload budget before it is turned away.
+/// Responses up to this size are not counted in the response budget: a 1 KiB paste must
+/// not pay for it, and what a connection holds stays small.
+const UNBUDGETED_RESPONSE_BYTES: usize = 64 * 1024;
+/// How long an upload (or a large paste's GET) waits for room in its budget before it is
+/// turned away.
 const BUDGET_WAIT: Duration = Duration::from_secs(30);
 /// What a client turned away is told to wait before trying again.
 const BUSY_RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -258,8 +263,14 @@ pub async fn get_paste(
         return Err(PasteError::NotFound);
     }
     let etag = format!("\"{id}\"");
-    let contents = state.store.fetch(id).await?.ok_or(PasteError::NotFound)?;
     let not_modified = if_none_match(&req, &etag);
+    let contents = if not_modified {
+        // Known ids only: a 304 for an id that never existed would be a lie.
+        state.store.fetch(id).await?.map(|_| PasteBytes::default())
+    } else {
+        fetch_within_budget(&state, id).await?
+    }
+    .ok_or(PasteError::NotFound)?;
     let mut response = if not_modified {
         HttpResponse::NotModified()
     } else {
@@ -274,6 +285,32 @@ pub async fn get_paste(
         return Ok(response.finish());
     }
     Ok(response.body(contents))
+}
+
+/// The paste, holding its size in the response budget if it is large: read again after a
+/// wait for room, so that nothing is held while waiting.
+async fn fetch_within_budget(state: &AppState, id: &str) -> Result<Option<PasteBytes>, PasteError> {
+    let Some(contents) = state.store.fetch(id).await? else {
+        return Ok(None);
+    };
+    let len = contents.len();
+    if len <= UNBUDGETED_RESPONSE_BYTES {
+        return Ok(Some(contents));
+    }
+    if let Some(room) = state.response_budget.try_reserve(len) {
+        return Ok(Some(contents.holding(room)));
+    }
+    drop(contents);
+    let room = tokio::time::timeout(BUDGET_WAIT, state.response_budget.reserve(len))
+        .await
+        .map_err(|_| PasteError::SendBusy {
+            retry_after: BUSY_RETRY_AFTER,
+        })?;
+    let contents = state.store.fetch(id).await?;
+    Ok(match room {
+        Some(room) => contents.map(|contents| contents.holding(room)),
+        None => contents,
+    })
 }
 
 /// Anything else under GET: LogPaste's answer for every unknown path.

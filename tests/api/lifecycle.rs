@@ -2,7 +2,9 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::{binary_command, free_port, spawn_binary, with_open_file_limit};
+use crate::common::{
+    binary_command, free_port, get_on_a_small_window, spawn_binary, with_open_file_limit,
+};
 
 #[tokio::test]
 async fn stop_signals_finish_in_flight_uploads_then_exit_zero() {
@@ -281,4 +283,48 @@ async fn a_burst_of_large_uploads_is_stored_whole_within_bounded_memory() {
         assert!(back.text().await.unwrap() == body(n), "upload {n} differs");
     }
     assert!(peak < 160, "peak RSS {peak} MiB during the burst");
+}
+
+/// Clients asking for a large paste and reading nothing: the kernel takes what fits in
+/// each connection's socket buffer (up to 4 MB), and the rest of each response stayed in
+/// the server's memory until its client read it (1,500 such GETs of a 2 MiB paste: 2.2 GB).
+/// Past the response budget (32 MiB) they wait for room instead, holding nothing; once
+/// the stalled clients are gone, a GET gets the paste whole. The paste is larger than a
+/// socket buffer, so that what the server holds shows in its own memory.
+#[tokio::test]
+async fn clients_that_never_read_large_pastes_hold_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let port = free_port();
+    let mut command = binary_command(&db, port);
+    command.args(["-maxsize", "16"]);
+    let app = spawn_binary(command, &db, port).await;
+    let line = "a line of a large log that someone will want to read\n";
+    let paste = line.repeat(12 * 1024 * 1024 / line.len());
+    let response = app.put(paste.clone()).await;
+    assert_eq!(response.status(), 200);
+    let json: serde_json::Value = response.json().await.unwrap();
+    let id = json["id"].as_str().unwrap().to_string();
+
+    let mut stalled = Vec::new();
+    for _ in 0..40 {
+        stalled.push(get_on_a_small_window(port, &id, 4096).await);
+    }
+    // Time for the server to take every request and fill every window it can.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let peak = peak_rss_mib(app.pid());
+    drop(stalled);
+    let back = tokio::time::timeout(
+        Duration::from_secs(30),
+        reqwest::get(format!("{}/{id}", app.address)),
+    )
+    .await
+    .expect("served once the stalled clients left")
+    .unwrap();
+    assert_eq!(back.status(), 200);
+    assert!(back.text().await.unwrap() == paste, "the paste differs");
+    assert!(
+        peak < 150,
+        "peak RSS {peak} MiB with 40 unread responses of 12 MiB"
+    );
 }

@@ -1,6 +1,6 @@
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::{raw_request, spawn_app, spawn_app_with, AppOptions};
+use crate::common::{get_on_a_small_window, raw_request, spawn_app, spawn_app_with, AppOptions};
 
 /// Sends a raw request line so that no client normalises the path first.
 async fn raw_get(port: u16, path: &str) -> String {
@@ -307,20 +307,6 @@ async fn hostile_connections_cannot_hold_the_server() {
         text.is_empty() || text.starts_with("HTTP/1.1 408"),
         "{text}"
     );
-}
-
-/// A client connected with a receive buffer of `buffer` bytes, set before it connects so
-/// that the window it offers stays small; it has sent a GET for `id` and reads nothing yet.
-async fn get_on_a_small_window(port: u16, id: &str, buffer: usize) -> tokio::net::TcpStream {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.set_recv_buffer_size(buffer).unwrap();
-    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    socket.connect(&address.into()).unwrap();
-    socket.set_nonblocking(true).unwrap();
-    let mut stream = tokio::net::TcpStream::from_std(socket.into()).unwrap();
-    let request = format!("GET /{id} HTTP/1.1\r\nHost: x\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    stream
 }
 
 /// Reads `stream` for at most `limit`, `chunk` bytes at a time with `pause` between reads;

@@ -403,3 +403,19 @@ pub fn with_open_file_limit(command: &mut Command, soft: u64, hard: u64) {
         });
     }
 }
+
+/// A client connected with a receive buffer of `buffer` bytes, set before it connects so
+/// that the window it offers stays small; it has sent a GET for `id` and reads nothing yet.
+pub async fn get_on_a_small_window(port: u16, id: &str, buffer: usize) -> tokio::net::TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(buffer).unwrap();
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    socket.connect(&address.into()).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let mut stream = tokio::net::TcpStream::from_std(socket.into()).unwrap();
+    let request = format!("GET /{id} HTTP/1.1\r\nHost: x\r\n\r\n");
+    tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes())
+        .await
+        .unwrap();
+    stream
+}

@@ -1,21 +1,27 @@
-//! A cap on the upload bytes held in memory at once. Each upload is read whole into memory
-//! before it is committed, so a fleet of devices sending 2 MiB logs together (or 250
-//! connections through Fly's proxy) would need more memory than a small machine has
-//! (400 uploads of 2 MiB at once peaked at ~975 MB). Past the cap, uploads wait for room:
-//! their bodies stay in the kernel's buffers and the clients' own.
+//! A cap on the bytes of uploads, or of large responses, held in memory at once.
+//! - Each upload is read whole into memory before it is committed, so a fleet of devices
+//!   sending 2 MiB logs together (or 250 connections through Fly's proxy) would need more
+//!   memory than a small machine has (400 uploads of 2 MiB at once peaked at ~975 MB). Past
+//!   the cap, uploads wait for room: their bodies stay in the kernel's buffers and the
+//!   clients' own.
+//! - A response stays in memory until its client has read it, and actix copies each piece
+//!   it is given into its write buffer: clients asking for large pastes faster than they
+//!   read them (or never reading) would hold as much. Past the cap, GETs of large pastes
+//!   wait for room before reading the paste.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Bytes of uploads held at once with the default 2 MiB limit: 16 uploads of the limit.
+/// Bytes held at once with the default 2 MiB limit: 16 pastes of the limit.
 pub const DEFAULT_BUDGET_BYTES: usize = 32 * 1024 * 1024;
 
-pub struct UploadBudget {
+pub struct MemoryBudget {
     permits: Arc<Semaphore>,
     total: u32,
-    /// Uploads waiting for room now: while there are any, slow holders are cut off.
+    /// Uploads waiting for room now: while there are any, slow holders are cut off (the
+    /// upload budget's rule; the response budget's holders are dropped by the stall timeout).
     waiting: AtomicUsize,
 }
 
@@ -28,26 +34,30 @@ impl Drop for Waiting<'_> {
     }
 }
 
-impl UploadBudget {
-    /// At least `largest_upload`, so that one upload of any allowed size always fits.
-    pub fn new(largest_upload: usize) -> Self {
-        let total = DEFAULT_BUDGET_BYTES
-            .max(largest_upload)
-            .min(u32::MAX as usize) as u32;
-        UploadBudget {
+impl MemoryBudget {
+    /// At least `largest`, so that one upload or paste of any allowed size always fits.
+    pub fn new(largest: usize) -> Self {
+        let total = DEFAULT_BUDGET_BYTES.max(largest).min(u32::MAX as usize) as u32;
+        MemoryBudget {
             permits: Arc::new(Semaphore::new(total as usize)),
             total,
             waiting: AtomicUsize::new(0),
         }
     }
 
+    /// `bytes` held until the returned reservation is dropped, if they are free now.
+    pub fn try_reserve(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
+        self.permits
+            .clone()
+            .try_acquire_many_owned(self.clamp(bytes))
+            .ok()
+    }
+
     /// Waits until `bytes` are free (at most the whole budget) and holds them until the
     /// returned reservation is dropped. Reserved in one piece, before any byte is read: two
     /// uploads holding half of what each needs would otherwise wait on each other.
     pub async fn reserve(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
-        let bytes = u32::try_from(bytes)
-            .unwrap_or(u32::MAX)
-            .clamp(1, self.total);
+        let bytes = self.clamp(bytes);
         if let Ok(permit) = self.permits.clone().try_acquire_many_owned(bytes) {
             return Some(permit);
         }
@@ -55,6 +65,13 @@ impl UploadBudget {
         let _waiting = Waiting(&self.waiting);
         // Err only if the semaphore is closed, which nothing does.
         self.permits.clone().acquire_many_owned(bytes).await.ok()
+    }
+
+    /// At most the whole budget, so that any one paste fits.
+    fn clamp(&self, bytes: usize) -> u32 {
+        u32::try_from(bytes)
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.total)
     }
 
     /// Whether some upload is waiting for room right now.
@@ -77,7 +94,7 @@ mod tests {
 
     #[tokio::test]
     async fn uploads_past_the_budget_wait_until_room_is_given_back() {
-        let budget = UploadBudget::new(2 * MIB);
+        let budget = MemoryBudget::new(2 * MIB);
         let held: Vec<_> = futures_util::future::join_all(
             (0..DEFAULT_BUDGET_BYTES / (2 * MIB)).map(|_| budget.reserve(2 * MIB)),
         )
@@ -106,7 +123,7 @@ mod tests {
     #[tokio::test]
     async fn one_upload_of_any_allowed_size_always_fits() {
         let largest = 3 * DEFAULT_BUDGET_BYTES;
-        let budget = UploadBudget::new(largest);
+        let budget = MemoryBudget::new(largest);
         let whole = budget.reserve(largest).await;
         assert!(whole.is_some());
         assert_eq!(budget.available(), 0);
