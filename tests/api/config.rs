@@ -179,12 +179,7 @@ async fn flags_in_both_spellings_and_env_vars_configure_the_page() {
             "-showdocs=false",
         ]);
     let app = spawn_binary(command, &db, port).await;
-    let html = reqwest::get(format!("{}/", app.address))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.homepage().await;
     assert!(
         html.contains("<h1 id=\"title\">Go spelling</h1>"),
         "flag beats env"
@@ -214,12 +209,7 @@ async fn a_flag_given_twice_takes_the_last_value_as_in_go() {
         "1",
     ]);
     let app = spawn_binary(command, &db, port).await;
-    let html = reqwest::get(format!("{}/", app.address))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.homepage().await;
     assert!(
         html.contains("<h1 id=\"title\">operator&#39;s</h1>"),
         "{html}"
