@@ -81,9 +81,11 @@ impl MessageBody for PasteBytes {
         Poll::Ready(piece.map(Ok))
     }
 
-    /// A paste in one piece goes out as plain bytes, with the head in one write.
+    /// A paste in one piece goes out as plain bytes, with the head in one write; unless it
+    /// holds room in the response budget: as plain bytes it would be dropped here, giving
+    /// the room back while actix still holds the whole paste in its write buffer.
     fn try_into_bytes(mut self) -> Result<Bytes, Self> {
-        if self.pieces.len() <= 1 {
+        if self.pieces.len() <= 1 && self.room.is_none() {
             Ok(self.pieces.pop_front().unwrap_or_default())
         } else {
             Err(self)
@@ -118,5 +120,26 @@ mod tests {
         assert_eq!(PasteBytes::default().try_into_bytes().unwrap(), "");
         let two = PasteBytes::from_pieces([Bytes::from_static(b"a"), Bytes::from_static(b"b")]);
         assert!(two.try_into_bytes().is_err());
+    }
+
+    /// Pastes up to 1 MiB are read in one piece: the response must keep their room in the
+    /// response budget until actix has taken the last piece, not give it back as the
+    /// handler returns.
+    #[actix_web::test]
+    async fn a_response_holds_its_room_until_its_body_is_taken() {
+        let budget = std::sync::Arc::new(tokio::sync::Semaphore::new(10));
+        let room = budget.clone().try_acquire_many_owned(10).unwrap();
+        let body = PasteBytes::from(Bytes::from_static(b"one piece")).holding(room);
+        let response = actix_web::HttpResponse::Ok().body(body);
+        assert_eq!(
+            budget.available_permits(),
+            0,
+            "room given back before sending"
+        );
+        let sent = actix_web::body::to_bytes(response.into_body())
+            .await
+            .unwrap();
+        assert_eq!(sent, "one piece");
+        assert_eq!(budget.available_permits(), 10);
     }
 }
