@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use actix_multipart::Multipart;
 use actix_web::error::PayloadError;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
@@ -267,6 +268,10 @@ pub async fn get_paste(
     let contents = if not_modified {
         // Known ids only: a 304 for an id that never existed would be a lie.
         state.store.fetch(id).await?.map(|_| PasteBytes::default())
+    } else if req.method() == Method::HEAD {
+        // actix sends only the headers (the length from the body) and drops the body at
+        // once: nothing is held for the client, so no room is taken or waited for.
+        state.store.fetch(id).await?
     } else {
         fetch_within_budget(&state, id).await?
     }

@@ -313,6 +313,21 @@ async fn clients_that_never_read_large_pastes_hold_bounded_memory() {
     // Time for the server to take every request and fill every window it can.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let peak = peak_rss_mib(app.pid());
+    // A HEAD sends no body, so it neither takes nor waits for room.
+    let head = tokio::time::timeout(
+        Duration::from_secs(10),
+        reqwest::Client::new()
+            .head(format!("{}/{id}", app.address))
+            .send(),
+    )
+    .await
+    .expect("a HEAD answered while the budget is taken")
+    .unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(
+        head.headers()[reqwest::header::CONTENT_LENGTH],
+        paste.len().to_string().as_str()
+    );
     drop(stalled);
     let back = tokio::time::timeout(
         Duration::from_secs(30),
