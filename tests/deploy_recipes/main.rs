@@ -822,3 +822,24 @@ fn a_volume_at_logpastes_app_data_holds_the_database() {
          be ignored and the app would start on an empty {db_path}"
     );
 }
+
+/// A LogPaste operator on Heroku who only swaps the image keeps no DB_PATH: the dyno runs
+/// without root and cannot write the image's /data, so the restore or the app fails with
+/// "Permission denied". The migration notes must name the Heroku recipe's DB_PATH.
+#[test]
+fn the_logpaste_migration_notes_give_heroku_its_db_path() {
+    let app = recipes::heroku_app_json();
+    let db_path = app["env"]["DB_PATH"]["value"]
+        .as_str()
+        .expect("deploy/heroku/app.json sets DB_PATH");
+    let docs = std::fs::read_to_string(repo_root().join("docs/replication.md"))
+        .expect("read docs/replication.md");
+    let (_, section) = docs
+        .split_once("## Coming from LogPaste")
+        .expect("docs/replication.md has a Coming from LogPaste section");
+    let section = section.split("\n## ").next().unwrap_or(section);
+    assert!(
+        section.contains("Heroku") && section.contains(&format!("DB_PATH={db_path}")),
+        "Coming from LogPaste does not tell Heroku operators to set DB_PATH={db_path}"
+    );
+}
