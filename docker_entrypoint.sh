@@ -191,6 +191,13 @@ scheme=""
 case "$DB_REPLICA_URL" in
   [A-Za-z]*:/*) scheme=$(printf '%s' "${DB_REPLICA_URL%%:*}" | tr '[:upper:]' '[:lower:]') ;;
 esac
+# Litestream 0.3 (LogPaste's image) named Google Cloud Storage gcs://, as LogPaste's
+# Cloud Run guide does; Litestream 0.5 knows it only as gs://.
+if [ "$scheme" = gcs ]; then
+  DB_REPLICA_URL="gs:${DB_REPLICA_URL#*:}"
+  scheme=gs
+  export DB_REPLICA_URL
+fi
 case "$scheme" in
   s3 | gs | abs | file | sftp | nats | oss | webdav | webdavs) ;;
   "" | *[!a-z0-9+.-]*)

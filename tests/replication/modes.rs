@@ -503,6 +503,41 @@ fn a_bad_litestream_setting_stops_the_start_with_one_line_naming_it() {
     }
 }
 
+/// LogPaste's Cloud Run guide replicates to `gcs://BUCKET/db`, Litestream 0.3's name for
+/// Google Cloud Storage; Litestream 0.5 knows only `gs://`. The entrypoint takes the old
+/// name and hands Litestream (and the restore) the new one, instead of refusing to start.
+#[test]
+fn a_logpaste_gcs_replica_url_is_handed_to_litestream_as_gs() {
+    for (given, expected) in [
+        ("gcs://my-bucket/db", "gs://my-bucket/db"),
+        ("GCS://my-bucket/db", "gs://my-bucket/db"),
+        ("gs://my-bucket/db", "gs://my-bucket/db"),
+    ] {
+        // Mode s6 execs S6_INIT with the environment the services would get: print it.
+        let env = vec![
+            ("DB_PATH", "/nonexistent/store.db".to_string()),
+            ("DB_REPLICA_URL", given.to_string()),
+            ("LOGPASTE_RUN_MODE", "s6".to_string()),
+            ("S6_INIT", "/usr/bin/env".to_string()),
+        ];
+        let output = container_command(&repo_path("docker_entrypoint.sh"), &env)
+            .output()
+            .expect("run the entrypoint");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{given}: accepted: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            stdout
+                .lines()
+                .any(|line| line == format!("DB_REPLICA_URL={expected}")),
+            "{given}: Litestream gets {expected}: {stdout}"
+        );
+    }
+}
+
 /// An existing system folder is never handed to the app user (a mistaken `DB_PATH` such
 /// as /var/lib/store.db), while a folder made for the database, even under /var/lib, is.
 /// Run in a mount namespace of its own, over a tmpfs: the host's /var/lib is not touched,
