@@ -843,3 +843,22 @@ fn the_logpaste_migration_notes_give_heroku_its_db_path() {
         "Coming from LogPaste does not tell Heroku operators to set DB_PATH={db_path}"
     );
 }
+
+/// LogPaste's make-fly-config writes `kill_timeout = 5`; an operator who keeps that
+/// fly.toml must be told to give the stop's last sync the recipe's time.
+#[test]
+fn the_logpaste_migration_notes_give_fly_the_recipes_kill_timeout() {
+    let kill_timeout = recipes::fly_toml()["kill_timeout"]
+        .as_integer()
+        .expect("deploy/fly/fly.toml sets kill_timeout");
+    let docs = std::fs::read_to_string(repo_root().join("docs/replication.md"))
+        .expect("read docs/replication.md");
+    let (_, section) = docs
+        .split_once("## Coming from LogPaste")
+        .expect("docs/replication.md has a Coming from LogPaste section");
+    let section = section.split("\n## ").next().unwrap_or(section);
+    assert!(
+        section.contains(&format!("kill_timeout = {kill_timeout}")),
+        "Coming from LogPaste does not tell Fly.io operators to set kill_timeout = {kill_timeout}"
+    );
+}
