@@ -117,6 +117,25 @@ fn is_sane_host(host: &str) -> bool {
     name_ok && port_ok
 }
 
+/// IPv4 addresses are keyed whole; IPv6 by their /64, which one host usually owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClientKey {
+    V4(u32),
+    V6(u64),
+}
+
+impl From<IpAddr> for ClientKey {
+    fn from(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(v4) => ClientKey::V4(u32::from(v4)),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => ClientKey::V4(u32::from(v4)),
+                None => ClientKey::V6((u128::from(v6) >> 64) as u64),
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,10 +9,14 @@
 //!   read them (or never reading) would hold as much. Past the cap, GETs of large pastes
 //!   wait for room before reading the paste.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::client_addr::ClientKey;
 
 /// Bytes held at once with the default 2 MiB limit: 16 pastes of the limit.
 pub const DEFAULT_BUDGET_BYTES: usize = 32 * 1024 * 1024;
@@ -85,6 +89,95 @@ impl MemoryBudget {
     }
 }
 
+/// A memory budget of which no one client takes more than a share: a few clients that
+/// never read their responses could otherwise hold all of it until the stall timeout drops
+/// them, and every other client's large pastes would wait.
+pub struct SharedBudget {
+    whole: MemoryBudget,
+    share: u32,
+    clients: Mutex<HashMap<ClientKey, Arc<Semaphore>>>,
+}
+
+/// Room in a `SharedBudget`: the client's share and the whole budget's, given back together.
+#[derive(Debug)]
+pub struct Room {
+    _client: Option<OwnedSemaphorePermit>,
+    _whole: OwnedSemaphorePermit,
+}
+
+/// Clients tracked before those holding nothing are forgotten.
+const TRACKED_CLIENTS: usize = 1024;
+
+impl SharedBudget {
+    /// A budget of at least `largest`; each client may hold a quarter of it, and always at
+    /// least `largest`, so that any one paste fits in a share.
+    pub fn new(largest: usize) -> Self {
+        let whole = MemoryBudget::new(largest);
+        let share = (whole.total / 4).max(whole.clamp(largest));
+        SharedBudget {
+            whole,
+            share,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Room for `bytes` if it is free now, in `client`'s share and in the whole budget.
+    pub fn try_reserve(&self, client: Option<IpAddr>, bytes: usize) -> Option<Room> {
+        let share = match client {
+            Some(ip) => Some(
+                self.client_share(ip)
+                    .try_acquire_many_owned(self.share_of(bytes))
+                    .ok()?,
+            ),
+            None => None,
+        };
+        Some(Room {
+            _whole: self.whole.try_reserve(bytes)?,
+            _client: share,
+        })
+    }
+
+    /// Waits for room for `bytes`: first in `client`'s share, then in the whole budget
+    /// (always in that order, so that no two requests wait on each other).
+    pub async fn reserve(&self, client: Option<IpAddr>, bytes: usize) -> Option<Room> {
+        let share = match client {
+            Some(ip) => Some(
+                self.client_share(ip)
+                    .acquire_many_owned(self.share_of(bytes))
+                    .await
+                    .ok()?,
+            ),
+            None => None,
+        };
+        Some(Room {
+            _whole: self.whole.reserve(bytes).await?,
+            _client: share,
+        })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn available(&self) -> usize {
+        self.whole.available()
+    }
+
+    fn share_of(&self, bytes: usize) -> u32 {
+        self.whole.clamp(bytes).min(self.share)
+    }
+
+    fn client_share(&self, ip: IpAddr) -> Arc<Semaphore> {
+        // Only lookups and inserts happen under the lock: a poisoned map is still a map.
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if clients.len() >= TRACKED_CLIENTS {
+            // A share nobody holds or waits for is only the map's: forget it.
+            clients.retain(|_, share| Arc::strong_count(share) > 1);
+        }
+        clients
+            .entry(ClientKey::from(ip))
+            .or_insert_with(|| Arc::new(Semaphore::new(self.share as usize)))
+            .clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +211,27 @@ mod tests {
         drop(held);
         assert_eq!(budget.available(), DEFAULT_BUDGET_BYTES);
         assert!(budget.reserve(1).await.is_some());
+    }
+
+    #[tokio::test]
+    async fn one_client_takes_at_most_its_share_and_others_still_find_room() {
+        let budget = SharedBudget::new(2 * MIB);
+        let greedy: IpAddr = "192.0.2.1".parse().unwrap();
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        // A quarter of the 32 MiB: four pastes of 2 MiB.
+        let held: Vec<Room> = (0..4)
+            .map(|_| budget.try_reserve(Some(greedy), 2 * MIB).unwrap())
+            .collect();
+        assert!(budget.try_reserve(Some(greedy), 2 * MIB).is_none());
+        let waited =
+            tokio::time::timeout(Duration::from_millis(200), budget.reserve(Some(greedy), 1)).await;
+        assert!(waited.is_err(), "took more than its share");
+        assert!(budget.try_reserve(Some(other), 2 * MIB).is_some());
+        drop(held);
+        assert!(budget.try_reserve(Some(greedy), 2 * MIB).is_some());
+        // A share always fits the largest paste, even when that is more than a quarter.
+        let large = SharedBudget::new(24 * MIB);
+        assert!(large.try_reserve(Some(greedy), 24 * MIB).is_some());
     }
 
     #[tokio::test]

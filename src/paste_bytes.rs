@@ -7,16 +7,16 @@ use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::memory_budget::Room;
 use actix_web::body::{BodySize, MessageBody};
 use bytes::Bytes;
-use tokio::sync::OwnedSemaphorePermit;
 
 #[derive(Debug, Default)]
 pub struct PasteBytes {
     pieces: VecDeque<Bytes>,
     len: usize,
     /// Room in the response budget, given back when the response is done with.
-    room: Option<OwnedSemaphorePermit>,
+    room: Option<Room>,
 }
 
 impl PasteBytes {
@@ -31,7 +31,7 @@ impl PasteBytes {
     }
 
     /// The same bytes, holding `room` in a memory budget for as long as they live.
-    pub fn holding(mut self, room: OwnedSemaphorePermit) -> Self {
+    pub fn holding(mut self, room: Room) -> Self {
         self.room = Some(room);
         self
     }
@@ -127,19 +127,20 @@ mod tests {
     /// handler returns.
     #[actix_web::test]
     async fn a_response_holds_its_room_until_its_body_is_taken() {
-        let budget = std::sync::Arc::new(tokio::sync::Semaphore::new(10));
-        let room = budget.clone().try_acquire_many_owned(10).unwrap();
+        let budget = crate::memory_budget::SharedBudget::new(10);
+        let all = budget.available();
+        let room = budget.try_reserve(None, 10).unwrap();
         let body = PasteBytes::from(Bytes::from_static(b"one piece")).holding(room);
         let response = actix_web::HttpResponse::Ok().body(body);
         assert_eq!(
-            budget.available_permits(),
-            0,
+            budget.available(),
+            all - 10,
             "room given back before sending"
         );
         let sent = actix_web::body::to_bytes(response.into_body())
             .await
             .unwrap();
         assert_eq!(sent, "one piece");
-        assert_eq!(budget.available_permits(), 10);
+        assert_eq!(budget.available(), all);
     }
 }

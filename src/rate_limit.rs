@@ -7,6 +7,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Mutex;
+
+use crate::client_addr::ClientKey;
 use std::time::{Duration, Instant};
 
 const WINDOW: Duration = Duration::from_secs(60);
@@ -23,25 +25,6 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 pub enum Decision {
     Allowed,
     Limited { retry_after: Duration },
-}
-
-/// IPv4 addresses are keyed whole; IPv6 by their /64, which one host usually owns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum ClientKey {
-    V4(u32),
-    V6(u64),
-}
-
-impl From<IpAddr> for ClientKey {
-    fn from(ip: IpAddr) -> Self {
-        match ip {
-            IpAddr::V4(v4) => ClientKey::V4(u32::from(v4)),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => ClientKey::V4(u32::from(v4)),
-                None => ClientKey::V6((u128::from(v6) >> 64) as u64),
-            },
-        }
-    }
 }
 
 /// Times in milliseconds since the limiter's `epoch`: 64 bits, since 32 wrap after 49.7

@@ -11,7 +11,7 @@ use futures_util::FutureExt;
 
 use crate::client_addr;
 use crate::config::Config;
-use crate::memory_budget::MemoryBudget;
+use crate::memory_budget::{MemoryBudget, SharedBudget};
 use crate::rate_limit::RateLimiter;
 use crate::routes;
 use crate::store::{Store, StoreCloser, StoreError};
@@ -35,7 +35,7 @@ pub struct AppState {
     pub homepage_csp: String,
     pub upload_budget: MemoryBudget,
     /// Large pastes held by responses not yet read by their clients.
-    pub response_budget: MemoryBudget,
+    pub response_budget: SharedBudget,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,7 +76,7 @@ impl Application {
             upload_budget: MemoryBudget::new(routes::paste::largest_upload(
                 config.max_paste_bytes(),
             )),
-            response_budget: MemoryBudget::new(config.max_paste_bytes()),
+            response_budget: SharedBudget::new(config.max_paste_bytes()),
             homepage_csp: routes::csp::homepage_csp(&config.footer),
             store,
             config,

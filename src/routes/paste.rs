@@ -273,7 +273,9 @@ pub async fn get_paste(
         // once: nothing is held for the client, so no room is taken or waited for.
         state.store.fetch(id).await?
     } else {
-        fetch_within_budget(&state, id).await?
+        let client =
+            client_addr::client_ip(req.headers(), req.peer_addr(), state.config.behind_proxy);
+        fetch_within_budget(&state, client, id).await?
     }
     .ok_or(PasteError::NotFound)?;
     let mut response = if not_modified {
@@ -292,9 +294,13 @@ pub async fn get_paste(
     Ok(response.body(contents))
 }
 
-/// The paste, holding its size in the response budget if it is large: read again after a
-/// wait for room, so that nothing is held while waiting.
-async fn fetch_within_budget(state: &AppState, id: &str) -> Result<Option<PasteBytes>, PasteError> {
+/// The paste, holding its size in the response budget (in `client`'s share of it) if it
+/// is large: read again after a wait for room, so that nothing is held while waiting.
+async fn fetch_within_budget(
+    state: &AppState,
+    client: Option<std::net::IpAddr>,
+    id: &str,
+) -> Result<Option<PasteBytes>, PasteError> {
     let Some(contents) = state.store.fetch(id).await? else {
         return Ok(None);
     };
@@ -302,11 +308,11 @@ async fn fetch_within_budget(state: &AppState, id: &str) -> Result<Option<PasteB
     if len <= UNBUDGETED_RESPONSE_BYTES {
         return Ok(Some(contents));
     }
-    if let Some(room) = state.response_budget.try_reserve(len) {
+    if let Some(room) = state.response_budget.try_reserve(client, len) {
         return Ok(Some(contents.holding(room)));
     }
     drop(contents);
-    let room = tokio::time::timeout(BUDGET_WAIT, state.response_budget.reserve(len))
+    let room = tokio::time::timeout(BUDGET_WAIT, state.response_budget.reserve(client, len))
         .await
         .map_err(|_| PasteError::SendBusy {
             retry_after: BUSY_RETRY_AFTER,

@@ -288,9 +288,10 @@ async fn a_burst_of_large_uploads_is_stored_whole_within_bounded_memory() {
 /// Clients asking for a large paste and reading nothing: the kernel takes what fits in
 /// each connection's socket buffer (up to 4 MB), and the rest of each response stayed in
 /// the server's memory until its client read it (1,500 such GETs of a 2 MiB paste: 2.2 GB).
-/// Past the response budget (32 MiB) they wait for room instead, holding nothing; once
-/// the stalled clients are gone, a GET gets the paste whole. The paste is larger than a
-/// socket buffer, so that what the server holds shows in its own memory.
+/// Past the response budget (32 MiB), or past their address's share of it, they wait for
+/// room instead, holding nothing, while a client from another address is served; once the
+/// stalled clients are gone, a GET gets the paste whole. The paste is larger than a socket
+/// buffer, so that what the server holds shows in its own memory.
 #[tokio::test]
 async fn clients_that_never_read_large_pastes_hold_bounded_memory() {
     let dir = tempfile::tempdir().unwrap();
@@ -313,6 +314,21 @@ async fn clients_that_never_read_large_pastes_hold_bounded_memory() {
     // Time for the server to take every request and fill every window it can.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let peak = peak_rss_mib(app.pid());
+    // One address takes at most a quarter of the budget, or one paste if larger (here
+    // 16 MiB: one of its 12 MiB responses); a client from another address is served.
+    let elsewhere = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let other = tokio::time::timeout(
+        Duration::from_secs(10),
+        elsewhere.get(format!("{}/{id}", app.address)).send(),
+    )
+    .await
+    .expect("another address served while one address's clients never read")
+    .unwrap();
+    assert_eq!(other.status(), 200);
+    assert!(other.text().await.unwrap() == paste, "the paste differs");
     // A HEAD sends no body, so it neither takes nor waits for room.
     let head = tokio::time::timeout(
         Duration::from_secs(10),
