@@ -823,6 +823,16 @@ fn a_volume_at_logpastes_app_data_holds_the_database() {
     );
 }
 
+/// The "Coming from LogPaste" section of docs/replication.md.
+fn coming_from_logpaste_section() -> String {
+    let docs = std::fs::read_to_string(repo_root().join("docs/replication.md"))
+        .expect("read docs/replication.md");
+    let (_, section) = docs
+        .split_once("## Coming from LogPaste")
+        .expect("docs/replication.md has a Coming from LogPaste section");
+    section.split("\n## ").next().unwrap_or(section).to_string()
+}
+
 /// A LogPaste operator on Heroku who only swaps the image keeps no DB_PATH: the dyno runs
 /// without root and cannot write the image's /data, so the restore or the app fails with
 /// "Permission denied". The migration notes must name the Heroku recipe's DB_PATH.
@@ -832,12 +842,7 @@ fn the_logpaste_migration_notes_give_heroku_its_db_path() {
     let db_path = app["env"]["DB_PATH"]["value"]
         .as_str()
         .expect("deploy/heroku/app.json sets DB_PATH");
-    let docs = std::fs::read_to_string(repo_root().join("docs/replication.md"))
-        .expect("read docs/replication.md");
-    let (_, section) = docs
-        .split_once("## Coming from LogPaste")
-        .expect("docs/replication.md has a Coming from LogPaste section");
-    let section = section.split("\n## ").next().unwrap_or(section);
+    let section = coming_from_logpaste_section();
     assert!(
         section.contains("Heroku") && section.contains(&format!("DB_PATH={db_path}")),
         "Coming from LogPaste does not tell Heroku operators to set DB_PATH={db_path}"
@@ -851,12 +856,7 @@ fn the_logpaste_migration_notes_give_fly_the_recipes_kill_timeout() {
     let kill_timeout = recipes::fly_toml()["kill_timeout"]
         .as_integer()
         .expect("deploy/fly/fly.toml sets kill_timeout");
-    let docs = std::fs::read_to_string(repo_root().join("docs/replication.md"))
-        .expect("read docs/replication.md");
-    let (_, section) = docs
-        .split_once("## Coming from LogPaste")
-        .expect("docs/replication.md has a Coming from LogPaste section");
-    let section = section.split("\n## ").next().unwrap_or(section);
+    let section = coming_from_logpaste_section();
     assert!(
         section.contains(&format!("kill_timeout = {kill_timeout}")),
         "Coming from LogPaste does not tell Fly.io operators to set kill_timeout = {kill_timeout}"
