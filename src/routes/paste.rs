@@ -273,9 +273,7 @@ pub async fn get_paste(
         // once: nothing is held for the client, so no room is taken or waited for.
         state.store.fetch(id).await?
     } else {
-        let client =
-            client_addr::client_ip(req.headers(), req.peer_addr(), state.config.behind_proxy);
-        fetch_within_budget(&state, client, id).await?
+        fetch_within_budget(&req, &state, id).await?
     }
     .ok_or(PasteError::NotFound)?;
     let mut response = if not_modified {
@@ -294,11 +292,11 @@ pub async fn get_paste(
     Ok(response.body(contents))
 }
 
-/// The paste, holding its size in the response budget (in `client`'s share of it) if it
+/// The paste, holding its size in the response budget (in the client's share of it) if it
 /// is large: read again after a wait for room, so that nothing is held while waiting.
 async fn fetch_within_budget(
+    req: &HttpRequest,
     state: &AppState,
-    client: Option<std::net::IpAddr>,
     id: &str,
 ) -> Result<Option<PasteBytes>, PasteError> {
     let Some(contents) = state.store.fetch(id).await? else {
@@ -308,6 +306,8 @@ async fn fetch_within_budget(
     if len <= UNBUDGETED_RESPONSE_BYTES {
         return Ok(Some(contents));
     }
+    // Only now: small pastes, nearly every GET, never need the client's address.
+    let client = client_addr::client_ip(req.headers(), req.peer_addr(), state.config.behind_proxy);
     if let Some(room) = state.response_budget.try_reserve(client, len) {
         return Ok(Some(contents.holding(room)));
     }
