@@ -129,6 +129,22 @@ async fn malformed_forwarded_headers_never_cause_a_5xx() {
     }
 }
 
+/// A form upload as a proxy forwards it (scheme and host it reports); the answer's link.
+async fn post_forwarded(app: &TestApp, proto: &str, host: &str) -> String {
+    let form = reqwest::multipart::Form::new().text("_", "x");
+    app.client
+        .post(&app.address)
+        .header("x-forwarded-proto", proto)
+        .header("x-forwarded-host", host)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn proxy_mode_links_use_the_proxys_scheme_and_host() {
     let app = spawn_app_with(AppOptions {
@@ -136,34 +152,12 @@ async fn proxy_mode_links_use_the_proxys_scheme_and_host() {
         ..Default::default()
     })
     .await;
-    let form = reqwest::multipart::Form::new().text("_", "x");
-    let response = app
-        .client
-        .post(&app.address)
-        .header("x-forwarded-proto", "https")
-        .header("x-forwarded-host", "logs.example.com")
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let url = response.text().await.unwrap();
+    let url = post_forwarded(&app, "https", "logs.example.com").await;
     assert!(url.starts_with("https://logs.example.com/"), "{url}");
 
     // A proxy that terminates plain http says so, in whatever case: the link is http.
     for proto in ["http", "HTTP"] {
-        let form = reqwest::multipart::Form::new().text("_", "x");
-        let url = app
-            .client
-            .post(&app.address)
-            .header("x-forwarded-proto", proto)
-            .header("x-forwarded-host", "logs.example.com")
-            .multipart(form)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let url = post_forwarded(&app, proto, "logs.example.com").await;
         assert!(
             url.starts_with("http://logs.example.com/"),
             "{proto}: {url}"
@@ -180,19 +174,7 @@ async fn proxy_mode_links_use_the_proxys_scheme_and_host() {
 
     // Outside proxy mode the same headers are ignored.
     let direct = spawn_app_with(AppOptions::default()).await;
-    let form = reqwest::multipart::Form::new().text("_", "x");
-    let url = direct
-        .client
-        .post(&direct.address)
-        .header("x-forwarded-proto", "https")
-        .header("x-forwarded-host", "logs.example.com")
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let url = post_forwarded(&direct, "https", "logs.example.com").await;
     assert!(
         url.starts_with(&format!("http://127.0.0.1:{}/", direct.port)),
         "{url}"

@@ -71,12 +71,11 @@ async fn crash_with_unshipped(
     let mut a = Stack::start(config, "stack-a").await;
     a.wait_replicating(moto, BUCKET, path).await;
     let shipped = paste_slowly(&http, &a, "shipped from A", 1).await;
-    let ids: Vec<String> = shipped.iter().map(|(id, _)| id.clone()).collect();
     let scratch = config.data_dir.with_file_name("check-shipped.db");
-    wait_replicated(
+    wait_pastes_replicated(
         &moto.replica_url(BUCKET, path),
         &scratch,
-        &ids,
+        &shipped,
         Duration::from_secs(30),
     )
     .await;
@@ -190,11 +189,10 @@ async fn a_restart_on_the_same_disk_after_a_clean_stop_starts() {
     pastes.extend(paste_slowly(&http, &again, "after the restart", 1).await);
     assert_serves(&http, &again, &pastes).await;
     assert!(again.stop().await.success(), "{}", again.process.log_text());
-    let ids: Vec<String> = pastes.iter().map(|(id, _)| id.clone()).collect();
-    wait_replicated(
+    wait_pastes_replicated(
         &replica,
         &dir.path().join("check.db"),
-        &ids,
+        &pastes,
         Duration::from_secs(30),
     )
     .await;
@@ -229,11 +227,10 @@ async fn a_restart_after_a_crash_with_unshipped_pastes_starts_and_ships_them() {
     let mut pastes: Vec<_> = shipped.into_iter().chain(on_disk_only).collect();
     pastes.extend(paste_slowly(&http, &again, "after the restart", 1).await);
     assert_serves(&http, &again, &pastes).await;
-    let ids: Vec<String> = pastes.iter().map(|(id, _)| id.clone()).collect();
-    wait_replicated(
+    wait_pastes_replicated(
         &replica,
         &dir.path().join("check.db"),
-        &ids,
+        &pastes,
         Duration::from_secs(60),
     )
     .await;

@@ -544,6 +544,17 @@ pub fn replica_ids(replica_url: &str, scratch: &Path) -> Option<Vec<String>> {
     )
 }
 
+/// `wait_replicated` for pastes kept as (id, body) pairs.
+pub async fn wait_pastes_replicated(
+    replica_url: &str,
+    scratch: &Path,
+    pastes: &[(String, Vec<u8>)],
+    limit: Duration,
+) {
+    let ids: Vec<String> = pastes.iter().map(|(id, _)| id.clone()).collect();
+    wait_replicated(replica_url, scratch, &ids, limit).await;
+}
+
 /// Waits until the replica holds every id in `ids` (replication caught up).
 pub async fn wait_replicated(replica_url: &str, scratch: &Path, ids: &[String], limit: Duration) {
     let deadline = Instant::now() + limit;

@@ -55,12 +55,11 @@ async fn uploads_keep_working_while_the_bucket_is_down_and_reach_it_after() {
     moto.thaw();
 
     // Replication catches up by itself.
-    let ids: Vec<String> = pastes.iter().map(|(id, _)| id.clone()).collect();
     let replica_for_checks = moto.replica_url(BUCKET, PATH);
-    wait_replicated(
+    wait_pastes_replicated(
         &replica_for_checks,
         &dir.path().join("check.db"),
-        &ids,
+        &pastes,
         Duration::from_secs(120),
     )
     .await;
@@ -174,11 +173,10 @@ async fn a_restart_on_the_same_disk_with_the_bucket_down_still_starts() {
     pastes.push((put_paste(&http, &again.base_url, body.clone()).await, body));
     assert_serves(&http, &again, &pastes).await;
     moto.thaw();
-    let ids: Vec<String> = pastes.iter().map(|(id, _)| id.clone()).collect();
-    wait_replicated(
+    wait_pastes_replicated(
         &replica,
         &dir.path().join("check.db"),
-        &ids,
+        &pastes,
         Duration::from_secs(60),
     )
     .await;
