@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use actix_multipart::Multipart;
 use actix_web::error::PayloadError;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::{Bytes, BytesMut};
@@ -39,6 +39,8 @@ const BUSY_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// small fields. Past it the upload is too large, as LogPaste capped the whole body.
 const FORM_FRAMING_ALLOWANCE: usize = 64 * 1024;
 /// Pastes never change: browsers and proxies may keep them for a year.
+/// The media type `POST /` takes, matched case-insensitively.
+const FORM_DATA_TYPE: &str = "multipart/form-data";
 const PASTE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 /// A pasted HTML or SVG file must never run in our origin.
 const PASTE_CSP: &str = "default-src 'none'; sandbox";
@@ -84,7 +86,7 @@ pub async fn post_paste(
         .is_some_and(|v| {
             v.trim_start()
                 .to_ascii_lowercase()
-                .starts_with("multipart/form-data")
+                .starts_with(FORM_DATA_TYPE)
         });
     if !is_multipart {
         return Err(PasteError::NotMultipart);
@@ -101,7 +103,7 @@ pub async fn post_paste(
         // A compressed form is read whole (it is small) and decoded within the same cap.
         let form = read_body(payload, &state, coding, body_limit, 0).await?;
         let form = futures_util::stream::once(async { Ok::<_, PayloadError>(form) });
-        let body = first_form_value(Multipart::new(req.headers(), form), limit).await?;
+        let body = first_form_value(Multipart::new(&form_headers(&req), form), limit).await?;
         return answer_link(&req, &state, body).await;
     }
     let too_slow = Rc::new(Cell::new(false));
@@ -122,7 +124,7 @@ pub async fn post_paste(
             Ok(chunk)
         })
     };
-    let multipart = Multipart::new(req.headers(), counted);
+    let multipart = Multipart::new(&form_headers(&req), counted);
     let body = match with_deadline(body_limit, first_form_value(multipart, limit)).await? {
         Err(_) if overflowed.get() => return Err(too_large(limit)),
         read => unless_too_slow(read, &too_slow)?,
@@ -542,6 +544,27 @@ where
     Ok(body.freeze())
 }
 
+/// The request's headers for actix-multipart, with the form read as `multipart/mixed`.
+/// Under `multipart/form-data` actix-multipart fails the whole form at a part without a
+/// `form-data` Content-Disposition or a name; Go's reader (LogPaste's) skips such parts,
+/// and so does `first_form_value`. Only the subtype changes: boundary and framing stay.
+fn form_headers(req: &HttpRequest) -> HeaderMap {
+    let mut headers = req.headers().clone();
+    let mixed = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim_start)
+        .and_then(|value| {
+            // `post_paste` checked the (ASCII) prefix case-insensitively.
+            let rest = value.get(FORM_DATA_TYPE.len()..)?;
+            HeaderValue::from_str(&format!("multipart/mixed{rest}")).ok()
+        });
+    if let Some(mixed) = mixed {
+        headers.insert(header::CONTENT_TYPE, mixed);
+    }
+    headers
+}
+
 /// LogPaste's rule: the first value of any text field, else the first file. A text field
 /// may come after a file, so the first file is kept (within the limit) while looking on.
 /// Blank text fields are passed over: a form with an empty text box and a chosen file
@@ -551,6 +574,15 @@ async fn first_form_value(mut form: Multipart, limit: usize) -> Result<Bytes, Pa
     let mut saw_blank_text = false;
     while let Some(field) = form.next().await {
         let mut field = field.map_err(|e| PasteError::MalformedMultipart(e.to_string()))?;
+        // Go's `FormName`: a part that is not `form-data` or has no name is no field.
+        let named = field
+            .content_disposition()
+            .and_then(|cd| cd.get_name())
+            .is_some_and(|name| !name.is_empty());
+        if !named {
+            drain(&mut field).await?;
+            continue;
+        }
         // A file has a file name, plain or in RFC 5987's `filename*=UTF-8''...` form (as
         // Go's multipart reader sees it too).
         let is_file = field
@@ -572,9 +604,7 @@ async fn first_form_value(mut form: Multipart, limit: usize) -> Result<Bytes, Pa
             );
         } else {
             // Later files are read through and dropped, never held.
-            while let Some(chunk) = field.next().await {
-                chunk.map_err(|e| PasteError::MalformedMultipart(e.to_string()))?;
-            }
+            drain(&mut field).await?;
         }
     }
     match first_file {
@@ -582,6 +612,14 @@ async fn first_form_value(mut form: Multipart, limit: usize) -> Result<Bytes, Pa
         None if saw_blank_text => Err(PasteError::EmptyBody),
         None => Err(PasteError::NoFormField),
     }
+}
+
+/// Reads a part through to its end, keeping nothing.
+async fn drain(field: &mut actix_multipart::Field) -> Result<(), PasteError> {
+    while let Some(chunk) = field.next().await {
+        chunk.map_err(|e| PasteError::MalformedMultipart(e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// A field that fails mid-read is a malformed form, not a failed body read.

@@ -451,6 +451,56 @@ async fn a_file_named_only_by_filename_star_is_a_file() {
     assert_eq!(back.as_ref(), b"the text field");
 }
 
+/// Go's multipart reader, and so LogPaste, skips parts that are no form field: without a
+/// Content-Disposition, with another disposition, or without a name. They are not the paste,
+/// and they do not fail the upload.
+#[tokio::test]
+async fn parts_that_are_no_form_field_are_skipped() {
+    let app = spawn_app().await;
+    let response = app
+        .post_raw_form(
+            "--XyZ\r\n\
+             Content-Type: text/plain\r\n\
+             \r\n\
+             no disposition\r\n\
+             --XyZ\r\n\
+             Content-Disposition: form-data\r\n\
+             \r\n\
+             no name\r\n\
+             --XyZ\r\n\
+             Content-Disposition: form-data; name=\"\"\r\n\
+             \r\n\
+             an empty name\r\n\
+             --XyZ\r\n\
+             Content-Disposition: attachment; name=\"a\"; filename=\"a.log\"\r\n\
+             \r\n\
+             an attachment\r\n\
+             --XyZ\r\n\
+             Content-Disposition: form-data; name=\"t\"\r\n\
+             \r\n\
+             the text field\r\n\
+             --XyZ--\r\n",
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let id = id_from_link(&response.text().await.unwrap());
+    let back = app.get(&format!("/{id}")).await.bytes().await.unwrap();
+    assert_eq!(back.as_ref(), b"the text field");
+
+    // A form of such parts alone has no field: 400, as for an empty form.
+    let response = app
+        .post_raw_form(
+            "--XyZ\r\n\
+             Content-Disposition: form-data\r\n\
+             \r\n\
+             no name\r\n\
+             --XyZ--\r\n",
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("no form field"));
+}
+
 #[tokio::test]
 async fn a_blank_text_field_gives_way_to_a_file() {
     let app = spawn_app().await;
