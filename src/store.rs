@@ -356,6 +356,14 @@ impl Store {
         })
     }
 
+    /// Whether a paste with this id is stored, without reading it (for a 304).
+    pub async fn exists(&self, id: &str) -> Result<bool, StoreError> {
+        if self.cache.get(id).is_some() {
+            return Ok(true);
+        }
+        self.paste_readers.exists(id)
+    }
+
     /// Whether the database answers: a read on the entries table, and the writer able to
     /// take the write lock (another process holding it would stall every upload).
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -428,19 +436,37 @@ impl PasteReaders {
     }
 
     fn fetch(&self, id: &str) -> Result<Option<Read>, StoreError> {
+        self.with_connection(|connection| {
+            Ok(match read_whole_unless_large(connection, id)? {
+                Some(Read::Slices(_)) => read_in_slices(connection, id)?.map(Read::Slices),
+                whole_or_none => whole_or_none,
+            })
+        })
+    }
+
+    /// Whether the id is stored: a look in the id index, never the paste itself.
+    fn exists(&self, id: &str) -> Result<bool, StoreError> {
+        self.with_connection(|connection| {
+            connection
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM entries WHERE id = ?1)")?
+                .query_row([id], |row| row.get(0))
+        })
+    }
+
+    fn with_connection<T>(
+        &self,
+        read: impl FnOnce(&rusqlite::Connection) -> Result<T, rusqlite::Error>,
+    ) -> Result<T, StoreError> {
         let connection = match self.lock().pop() {
             Some(connection) => connection,
             None => self.open()?,
         };
-        let contents = match read_whole_unless_large(&connection, id)? {
-            Some(Read::Slices(_)) => read_in_slices(&connection, id)?.map(Read::Slices),
-            whole_or_none => whole_or_none,
-        };
+        let result = read(&connection)?;
         let mut idle = self.lock();
         if idle.len() < IDLE_PASTE_READERS {
             idle.push(connection);
         }
-        Ok(contents)
+        Ok(result)
     }
 
     fn open(&self) -> Result<rusqlite::Connection, rusqlite::Error> {

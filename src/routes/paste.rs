@@ -268,8 +268,9 @@ pub async fn get_paste(
     let etag = format!("\"{id}\"");
     let not_modified = if_none_match(&req, &etag);
     let contents = if not_modified {
-        // Known ids only: a 304 for an id that never existed would be a lie.
-        state.store.fetch(id).await?.map(|_| PasteBytes::default())
+        // Known ids only: a 304 for an id that never existed would be a lie. The index
+        // says so without reading the paste, which may be megabytes.
+        state.store.exists(id).await?.then(PasteBytes::default)
     } else if req.method() == Method::HEAD {
         // actix sends only the headers (the length from the body) and drops the body at
         // once: nothing is held for the client, so no room is taken or waited for.

@@ -103,6 +103,38 @@ async fn pastes_cannot_run_script_and_are_cached_as_immutable() {
     assert_eq!(other.status(), 200);
 }
 
+/// A 304 is only for ids that are stored, whether the paste is in the cache, too large for
+/// it, or never read yet; `If-None-Match: *` on an unknown id is still a 404.
+#[tokio::test]
+async fn revalidation_answers_304_only_for_stored_pastes() {
+    let app = spawn_app().await;
+    let small = app.put_ok("a small paste").await;
+    // Over 1 MiB: never cached, read in slices.
+    let large = app.put_ok("0123456789abcdef\n".repeat(80_000)).await;
+    let unknown = "AAAAAAAA";
+    assert_ne!(small, unknown);
+    assert_ne!(large, unknown);
+    let revalidate = |id: String, tag: &'static str| {
+        let request = app
+            .client
+            .get(format!("{}/{id}", app.address))
+            .header("if-none-match", tag.replace("ID", &id));
+        async move { request.send().await.unwrap() }
+    };
+    for id in [&small, &large] {
+        for tag in ["\"ID\"", "*"] {
+            let response = revalidate(id.clone(), tag).await;
+            assert_eq!(response.status(), 304, "{id} {tag}");
+            assert_eq!(response.headers()["etag"], format!("\"{id}\"").as_str());
+            assert!(response.bytes().await.unwrap().is_empty());
+        }
+    }
+    for tag in ["\"ID\"", "*"] {
+        let response = revalidate(unknown.to_owned(), tag).await;
+        assert_eq!(response.status(), 404, "{tag}");
+    }
+}
+
 #[tokio::test]
 async fn preflight_allows_cross_origin_uploads() {
     let app = spawn_app().await;
