@@ -587,18 +587,26 @@ async fn a_form_cut_off_before_its_closing_boundary_gets_400_at_once() {
 #[tokio::test]
 async fn two_hundred_concurrent_uploads_of_mixed_sizes_all_come_back() {
     let app = std::sync::Arc::new(spawn_app().await);
-    let mut tasks = Vec::new();
-    for i in 0..200usize {
-        let app = app.clone();
-        tasks.push(tokio::spawn(async move {
-            // Sizes from a few bytes to ~1.5 MiB, contents unique per upload.
+    // Sizes from a few bytes to ~1.5 MiB, contents unique per upload. Made before any
+    // upload starts: made inside the tasks (80 MB, byte by byte, in a debug build), they
+    // kept the one thread that also drives every connection busy for seconds between a
+    // connection's opening and its request, and on a loaded machine the server's 10 s
+    // request-head timeout answered 408 on connections the test itself had starved.
+    let bodies: Vec<Vec<u8>> = (0..200usize)
+        .map(|i| {
             let size = match i % 4 {
                 0 => 10 + i,
                 1 => 4 * 1024 + i,
                 2 => 100 * 1024 + i,
                 _ => 1_500_000 + i,
             };
-            let body: Vec<u8> = (0..size).map(|j| ((i * 31 + j * 7) % 251) as u8).collect();
+            (0..size).map(|j| ((i * 31 + j * 7) % 251) as u8).collect()
+        })
+        .collect();
+    let mut tasks = Vec::new();
+    for (i, body) in bodies.into_iter().enumerate() {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
             let response = if i % 5 == 0 {
                 let form = Form::new().part("f", Part::bytes(body.clone()).file_name("x.log"));
                 app.post_form(form).await
