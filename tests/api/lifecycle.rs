@@ -359,3 +359,26 @@ async fn clients_that_never_read_large_pastes_hold_bounded_memory() {
         "peak RSS {peak} MiB with 40 unread responses of 12 MiB"
     );
 }
+
+/// Ports handed to child processes (which bind them a while later) come from outside the
+/// kernel's ephemeral range and stay held by this test process: neither a bind to port 0
+/// nor another test gets them in the meantime.
+#[test]
+fn ports_for_child_processes_are_outside_the_ephemeral_range_and_held() {
+    use crate::common::ports;
+    let taken: Vec<u16> = (0..20).map(|_| free_port()).collect();
+    for &port in &taken {
+        assert!(
+            !ports::is_ephemeral(port),
+            "{port} is in the ephemeral range"
+        );
+        assert!(ports::is_held(port), "{port} is not held");
+        std::net::TcpListener::bind(("127.0.0.1", port)).expect("nobody listens on it");
+    }
+    let distinct: std::collections::HashSet<u16> = taken.iter().copied().collect();
+    assert_eq!(
+        distinct.len(),
+        taken.len(),
+        "a port handed out twice: {taken:?}"
+    );
+}

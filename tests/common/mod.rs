@@ -2,8 +2,9 @@
 //! temporary SQLite file; `spawn_binary()` runs the compiled `logpaste` executable.
 #![allow(dead_code)]
 
+pub mod ports;
+
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -191,12 +192,10 @@ pub fn id_from_link(link: &str) -> String {
         .to_string()
 }
 
-/// A port nobody listens on right now (the OS may hand it out again later).
+/// A port for a child process to listen on: nobody listens on it, and neither the
+/// kernel nor another test will hand it out meanwhile (see ports.rs).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
+    ports::free_port()
 }
 
 /// The compiled `logpaste` binary running as a child process; killed on drop.

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -89,11 +88,10 @@ impl Drop for RunningApp {
     }
 }
 
+/// A port nobody listens on, that neither the kernel nor another test will hand out
+/// meanwhile (see tests/common/ports.rs).
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("a free port on 127.0.0.1")
+    crate::ports::free_port()
 }
 
 /// How askama writes text into HTML.

@@ -5,7 +5,6 @@
 //! endpoint's host changes: `minio:9000` exists inside compose, moto runs on 127.0.0.1.
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -33,11 +32,10 @@ fn tool(relative: &str) -> PathBuf {
     path
 }
 
+/// A port nobody listens on, that neither the kernel nor another test will hand out
+/// meanwhile (see tests/common/ports.rs).
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("a free port")
+    crate::ports::free_port()
 }
 
 /// Polls `ready` for at most 30 s; whether it became true.

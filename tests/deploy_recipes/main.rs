@@ -9,6 +9,9 @@
 //!   health-check path and shows the recipe's branding;
 //! - exactly one instance, everywhere; shell scripts pass shellcheck.
 
+#[path = "../common/ports.rs"]
+mod ports;
+
 mod app;
 mod image_env;
 mod local_stack;

@@ -4,7 +4,6 @@
 
 use std::fs::{self, File};
 use std::io::Read;
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -57,9 +56,10 @@ pub fn is_root() -> bool {
     String::from_utf8_lossy(&output.stdout).trim() == "0"
 }
 
+/// A port for a server the test starts: nobody listens on it, and neither the kernel nor
+/// another test will hand it out meanwhile (see tests/common/ports.rs).
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address").port()
+    crate::ports::free_port()
 }
 
 /// A directory the test owns; made world-writable when a test drops privileges.

@@ -3,6 +3,9 @@
 //! binary, a real S3-compatible server (moto on 127.0.0.1) and the real app.
 //! There is no Docker engine here, so the image itself is not built.
 
+#[path = "../common/ports.rs"]
+mod ports;
+
 mod crash;
 mod divergence;
 mod harness;

@@ -87,7 +87,12 @@ async fn a_replica_that_cannot_be_read_stops_the_start_instead_of_starting_empty
     )
     .await;
     put_paste(&http, &a.base_url, b"precious\n".to_vec()).await;
-    assert!(a.stop().await.success(), "A stops cleanly");
+    let status = a.stop().await;
+    assert!(
+        status.success(),
+        "A stops cleanly: {status}; its log:\n{}",
+        a.process.log_text()
+    );
 
     // The bucket holds a replica but does not answer.
     moto.freeze();
