@@ -270,6 +270,25 @@ async fn maxsize_and_limit_come_from_the_environment_too() {
     assert_eq!(response.status(), 429);
 }
 
+/// The page's settings come from the environment as well as the flags: an operator who
+/// moves `-showdocs=false` and the footer into LP_SHOWDOCS and LP_FOOTER gets the same page.
+#[tokio::test]
+async fn showdocs_and_the_footer_come_from_the_environment_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let port = free_port();
+    let footer = r#"<em class="f">footer from env</em>"#;
+    let mut command = binary_command(&db, port);
+    command.env("LP_SHOWDOCS", "false").env("LP_FOOTER", footer);
+    let app = spawn_binary(command, &db, port).await;
+    let html = app.homepage().await;
+    assert!(
+        !html.contains("id=\"docs\""),
+        "LP_SHOWDOCS=false hides the docs"
+    );
+    assert!(html.contains(footer), "LP_FOOTER is the footer");
+}
+
 /// LogPaste turns proxy mode on for any non-empty LP_BEHIND_PROXY, "false" included; we
 /// keep that rule, and say so at start-up when the value reads as "off".
 #[tokio::test]

@@ -62,6 +62,9 @@ async fn pastes_cannot_run_script_and_are_cached_as_immutable() {
         "text/plain; charset=utf-8"
     );
     assert_eq!(headers["x-content-type-options"], "nosniff");
+    // A link followed from a paste (browsers and extensions that linkify plain text) must
+    // not hand the linked site the paste's address, which is all that keeps it private.
+    assert_eq!(headers["referrer-policy"], "no-referrer");
     let csp = headers["content-security-policy"].to_str().unwrap();
     assert!(
         csp.contains("default-src 'none'") && csp.contains("sandbox"),

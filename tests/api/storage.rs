@@ -122,18 +122,28 @@ async fn the_wal_stays_bounded_unless_litestream_owns_checkpoints() {
     let bounded = wal_size(&local.db_path);
     assert!(bounded < 8 * 1024 * 1024, "WAL grew to {bounded} bytes");
 
-    let replicated = spawn_app_with(AppOptions {
-        replicated: true,
-        ..Default::default()
-    })
-    .await;
+    // The binary, told by DB_REPLICA_URL (as the image tells it) that Litestream replicates.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let port = crate::common::free_port();
+    let mut command = crate::common::binary_command(&db, port);
+    command.env("DB_REPLICA_URL", "s3://bucket/logpaste");
+    let replicated = crate::common::spawn_binary(command, &db, port).await;
     for _ in 0..uploads {
-        replicated.put_ok(chunk.clone()).await;
+        assert_eq!(replicated.put(chunk.clone()).await.status(), 200);
     }
-    let unbounded = wal_size(&replicated.db_path);
+    let unbounded = wal_size(&db);
     assert!(
         unbounded >= 12 * 1024 * 1024,
         "with DB_REPLICA_URL the app must leave checkpoints to Litestream (WAL {unbounded})"
+    );
+    // Nor does it copy the WAL into the database file in the background: time for a few
+    // passes of a checkpointer (one a second), were one running, then the file is as small.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let copied = db_size(&db);
+    assert!(
+        copied < 1024 * 1024,
+        "with DB_REPLICA_URL the app checkpointed {copied} bytes into the database file"
     );
 }
 
@@ -449,6 +459,73 @@ async fn files_removed_under_the_running_app_refuse_uploads_and_fail_the_health_
         );
         app.stop().await;
     }
+}
+
+/// The files can also go while a batch is committing, after the writer's check before the
+/// commit: that batch went to unlinked files too, and must not be acknowledged either.
+/// Another process holds the write lock, so the upload waits inside its transaction while
+/// the files are removed; then the lock is let go and the upload commits.
+#[tokio::test]
+async fn an_upload_committed_while_its_files_are_removed_is_not_acknowledged() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let app = spawn_app_with(AppOptions {
+        db_path: Some(db.clone()),
+        ..Default::default()
+    })
+    .await;
+    app.put_ok("before the removal").await;
+
+    let marker = dir.path().join("lock-taken");
+    let mut holder = Command::new("sqlite3")
+        .arg(&db)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut commands = holder.stdin.take().unwrap();
+    writeln!(
+        commands,
+        "BEGIN IMMEDIATE;\n.shell touch '{}'",
+        marker.display()
+    )
+    .unwrap();
+    commands.flush().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !marker.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lock holder did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let upload = tokio::spawn(
+        app.client
+            .put(format!("{}/", app.address))
+            .body("committed to removed files")
+            .send(),
+    );
+    // Time for the upload to reach the writer and wait for the lock (the writer waits up
+    // to 5 s). Had it not got there yet, the check before its commit refuses it: the
+    // answer must be 503 either way.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for suffix in ["", "-wal", "-shm"] {
+        std::fs::remove_file(format!("{}{suffix}", db.display())).unwrap();
+    }
+    writeln!(commands, "ROLLBACK;\n.quit").unwrap();
+    drop(commands);
+    holder.wait().unwrap();
+
+    let response = upload.await.unwrap().unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        response.text().await.unwrap(),
+        "storage is unavailable, please try again later\n"
+    );
+    assert_eq!(app.get("/healthz").await.status(), 503);
+    app.stop().await;
 }
 
 /// Bytes the file system holding `path` still has for an unprivileged writer.

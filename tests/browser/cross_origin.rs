@@ -88,6 +88,43 @@ async fn js_client_on_another_origin_uploads_and_the_paste_matches() {
     browser.close().await;
 }
 
+/// A 429 tells a page on another origin when to try again: CORS hides every response header
+/// it is not told to expose, and the client's `retryAfterSeconds` comes from Retry-After.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn js_client_on_another_origin_learns_when_to_retry_after_a_429() {
+    const UPLOAD_WITH_RETRY: &str = "const [text, base, done] = arguments;\
+        window.logpaste.uploadText(text, base).then(\
+          (id) => done({ id: id }),\
+          (error) => done({ status: error.status, retry: error.retryAfterSeconds }));";
+    let app = TestApp::spawn(&["-perminutelimit", "1"]).await;
+    let other = OtherOrigin::serve(&[(
+        "page.html",
+        embedding_page(&format!("{}/static/js/logpaste.js", app.origin)),
+    )]);
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/page.html", other.origin)).await;
+    browser
+        .wait_for("window.logpaste", "logpaste.js to load")
+        .await;
+
+    let first = browser
+        .js_async(UPLOAD_WITH_RETRY, vec![json!("first"), json!(app.origin)])
+        .await;
+    assert!(first["id"].is_string(), "the first upload passes: {first}");
+    let limited = browser
+        .js_async(UPLOAD_WITH_RETRY, vec![json!("second"), json!(app.origin)])
+        .await;
+    assert_eq!(limited["status"], json!(429), "{limited}");
+    let seconds = limited["retry"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("the other origin cannot read Retry-After: {limited}"));
+    assert!(
+        (1..=60).contains(&seconds),
+        "a limit per minute frees a slot within a minute: {limited}"
+    );
+    browser.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn js_client_rejects_when_the_server_is_unreachable() {
     let mut app = TestApp::spawn(&[]).await;
