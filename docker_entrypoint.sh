@@ -129,6 +129,41 @@ forward_stop_to_litestream() {
   [ "$stop_forwarded" = 0 ] || return 0
   stop_forwarded=1
   kill -TERM "$litestream_pid" 2>/dev/null || true
+  stop_watchdog &
+}
+
+# The PIDs of the processes $1 started (each thread lists its own: Go forks from any).
+children_of() {
+  cat /proc/"$1"/task/*/children 2>/dev/null || true
+}
+
+# A stopped Litestream is done within the app's 10 s for its requests plus its own last
+# sync (shutdown-sync-timeout: 5s). One that is still there after LITESTREAM_STOP_LIMIT
+# seconds hangs (seen once, on a machine loaded far past its cores: it waited for the app
+# after the app had stopped), and the platform's SIGKILL at 30 s would leave no last sync.
+# So the app is stopped if it still runs, Litestream is killed, and the entrypoint goes on
+# to the last pass, shortened to fit.
+LITESTREAM_STOP_LIMIT="${LOGPASTE_LITESTREAM_STOP_LIMIT:-17}"
+stop_watchdog() {
+  trap - TERM INT HUP QUIT
+  waited=0
+  while [ "$waited" -lt "$LITESTREAM_STOP_LIMIT" ]; do
+    sleep 1
+    kill -0 "$litestream_pid" 2>/dev/null || exit 0
+    waited=$((waited + 1))
+  done
+  log "WARNING: Litestream has not stopped ${LITESTREAM_STOP_LIMIT}s after the stop: killing it"
+  apps=$(children_of "$litestream_pid")
+  if [ -n "$apps" ]; then
+    # shellcheck disable=SC2086 # one PID per word
+    kill -TERM $apps 2>/dev/null || true
+    for _ in 1 2 3 4; do
+      # shellcheck disable=SC2086
+      kill -0 $apps 2>/dev/null || break
+      sleep 0.5
+    done
+  fi
+  kill -KILL "$litestream_pid" 2>/dev/null || true
 }
 
 # Litestream runs the app as its child and stops when the app exits. We stay around
@@ -144,6 +179,13 @@ run_litestream_exec() {
   trap 'forward_stop_to_litestream' TERM INT HUP QUIT
   wait_for_child "$litestream_pid"
   status=$child_status
+  if [ "$status" = 137 ]; then
+    # Killed by the watchdog: what is left of the platform's 30 s is for the last pass,
+    # and the container reports the failure (1, as for a failed last sync).
+    status=1
+    LOGPASTE_FINAL_SYNC_TIMEOUT="${LOGPASTE_FINAL_SYNC_TIMEOUT:-8}"
+    export LOGPASTE_FINAL_SYNC_TIMEOUT
+  fi
   if ! logpaste-final-sync; then
     [ "$status" != 0 ] || status=1
   fi

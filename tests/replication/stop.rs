@@ -192,3 +192,51 @@ async fn a_stop_with_the_bucket_silent_ends_within_the_platforms_grace_and_says_
         "and says what it means:\n{log}"
     );
 }
+
+/// A Litestream that hangs on a stop (frozen here with SIGSTOP: it neither passes the stop
+/// on to the app nor exits) is killed by the entrypoint 17 s after the stop. The app is
+/// stopped first, and the last pass ships what Litestream had not, all within the
+/// platforms' grace. Without that, the stop waited for ever, until the platform's SIGKILL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_litestream_that_hangs_on_a_stop_is_killed_and_the_last_pass_still_ships() {
+    let dir = temp_dir();
+    let moto = Moto::start(dir.path()).await;
+    moto.create_bucket(BUCKET).await;
+    let replica = moto.replica_url(BUCKET, "hung");
+    let http = http_client();
+    let config = StackConfig::new(&dir.path().join("host"), &replica);
+    let mut stack = Stack::start(&config, "stack").await;
+    stack.wait_replicating(&moto, BUCKET, "hung").await;
+    let (litestream, _app) = stack.litestream_and_app_pids();
+    assert!(send_signal("STOP", &litestream.to_string()));
+
+    let body = b"written while Litestream hangs\n".to_vec();
+    let id = put_paste(&http, &stack.base_url, body.clone()).await;
+    let started = std::time::Instant::now();
+    stack.process.signal("TERM");
+    let status = stack.process.wait_exit(Duration::from_secs(60)).await;
+    let took = started.elapsed();
+    let log = stack.process.log_text();
+    assert!(
+        took < PLATFORM_STOP_GRACE,
+        "the stop took {took:?}, past the platforms' {PLATFORM_STOP_GRACE:?}:\n{log}"
+    );
+    assert!(
+        took >= Duration::from_secs(17),
+        "Litestream was given its 17 s: {took:?}\n{log}"
+    );
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "the container reports that Litestream had to be killed:\n{log}"
+    );
+    assert!(
+        log.contains("Litestream has not stopped 17s after the stop: killing it"),
+        "and says so:\n{log}"
+    );
+    assert!(
+        log.contains("INFO stopped"),
+        "the app was stopped, not killed with Litestream:\n{log}"
+    );
+    assert_in_bucket(&replica, &dir.path().join("check.db"), &[(id, body)], &log);
+}
