@@ -17,7 +17,8 @@
 #   LITESTREAM_ENDPOINT            optional (S3-compatible store: B2, R2, MinIO, ...)
 #   DB_SYNC_INTERVAL               optional (image default otherwise)
 #   LOGPASTE_RESTORE_TIMEOUT,      optional (docs/replication.md)
-#   LOGPASTE_FINAL_SYNC_TIMEOUT
+#   LOGPASTE_FINAL_SYNC_TIMEOUT,
+#   LOGPASTE_LITESTREAM_STOP_LIMIT
 #   LOGPASTE_IMAGE                 optional: deploy this image (a public image or
 #                                  an already pushed ":service.label.N") instead
 #                                  of building and pushing
@@ -31,7 +32,7 @@ repo_root=$(cd "$recipe_dir/../.." && pwd)
 # Settings passed through to the container when set; the first three are required.
 required_vars=(DB_REPLICA_URL LITESTREAM_ACCESS_KEY_ID LITESTREAM_SECRET_ACCESS_KEY)
 optional_vars=(LITESTREAM_REGION LITESTREAM_ENDPOINT DB_SYNC_INTERVAL
-  LOGPASTE_RESTORE_TIMEOUT LOGPASTE_FINAL_SYNC_TIMEOUT)
+  LOGPASTE_RESTORE_TIMEOUT LOGPASTE_FINAL_SYNC_TIMEOUT LOGPASTE_LITESTREAM_STOP_LIMIT)
 
 die() {
   echo "deploy.sh: $*" >&2
