@@ -138,7 +138,16 @@ impl TestApp {
 
     /// POSTs a form, asserts success, and returns what the new paste's link serves.
     pub async fn post_form_and_read_back(&self, form: reqwest::multipart::Form) -> Vec<u8> {
-        let response = self.post_form(form).await;
+        self.read_back_link(self.post_form(form).await).await
+    }
+
+    /// POSTs a hand-written form (boundary `XyZ`), asserts success, and returns what the new
+    /// paste's link serves.
+    pub async fn post_raw_form_and_read_back(&self, body: &'static str) -> Vec<u8> {
+        self.read_back_link(self.post_raw_form(body).await).await
+    }
+
+    async fn read_back_link(&self, response: reqwest::Response) -> Vec<u8> {
         assert_eq!(response.status(), 200);
         let url = response.text().await.expect("link");
         let id = id_from_link(&url);
