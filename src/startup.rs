@@ -53,11 +53,19 @@ pub struct Application {
     port: u16,
     server: Server,
     store_closer: StoreCloser,
+    stop_signal: StopSignal,
 }
+
+/// Resolves at the first SIGTERM or SIGINT.
+type StopSignal = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 impl Application {
     /// Opens the database and binds the listener (port 0 picks a free port).
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        // First: a stop that comes while the database opens or the server starts (a
+        // container stopped right after its start) must be a clean stop, not the signal's
+        // default action, which kills the process.
+        let stop_signal = listen_for_stop_signals();
         let (store, store_closer) = Store::open(&config.db_path, config.replicated).await?;
         let address = format!("{}:{}", config.host, config.port);
         let bind_error = |source| StartupError::Bind {
@@ -143,6 +151,7 @@ impl Application {
             port,
             server,
             store_closer,
+            stop_signal,
         })
     }
 
@@ -158,8 +167,9 @@ impl Application {
     /// commits queued uploads and closes the database.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
+        let stop_signal = self.stop_signal;
         let signals = tokio::spawn(async move {
-            wait_for_stop_signal().await;
+            stop_signal.await;
             tracing::info!("stop signal received, finishing in-flight requests");
             handle.stop(true).await;
         });
@@ -171,7 +181,8 @@ impl Application {
     }
 }
 
-async fn wait_for_stop_signal() {
+/// Takes SIGTERM and SIGINT from the default action now; the future resolves at the first.
+fn listen_for_stop_signals() -> StopSignal {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -179,21 +190,23 @@ async fn wait_for_stop_signal() {
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
         ) {
-            (Ok(mut term), Ok(mut int)) => {
+            (Ok(mut term), Ok(mut int)) => Box::pin(async move {
                 tokio::select! {
                     _ = term.recv() => {},
                     _ = int.recv() => {},
                 }
-            }
+            }),
             _ => {
                 tracing::warn!("cannot listen for stop signals");
-                std::future::pending::<()>().await;
+                Box::pin(std::future::pending::<()>())
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        Box::pin(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
 
