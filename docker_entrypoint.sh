@@ -128,8 +128,17 @@ forward_stop_to_litestream() {
   # sync". It passes the stop on to the app and waits for it.
   [ "$stop_forwarded" = 0 ] || return 0
   stop_forwarded=1
+  stop_started=$(uptime_centis)
   kill -TERM "$litestream_pid" 2>/dev/null || true
   stop_watchdog &
+}
+
+# Hundredths of a second since boot (/proc/uptime has two decimals): the watchdog and the
+# last pass count from the stop on this clock, not by adding up sleeps, which a loaded
+# machine stretches.
+uptime_centis() {
+  read -r up _ </proc/uptime
+  echo "${up%.*}${up#*.}"
 }
 
 # The PIDs of the processes $1 started (each thread lists its own: Go forks from any).
@@ -144,13 +153,13 @@ children_of() {
 # So the app is stopped if it still runs, Litestream is killed, and the entrypoint goes on
 # to the last pass, shortened to fit.
 LITESTREAM_STOP_LIMIT="${LOGPASTE_LITESTREAM_STOP_LIMIT:-17}"
+# What the platforms give a stop before their SIGKILL.
+PLATFORM_STOP_GRACE=30
 stop_watchdog() {
   trap - TERM INT HUP QUIT
-  waited=0
-  while [ "$waited" -lt "$LITESTREAM_STOP_LIMIT" ]; do
+  while [ $(($(uptime_centis) - stop_started)) -lt $((LITESTREAM_STOP_LIMIT * 100)) ]; do
     sleep 1
     kill -0 "$litestream_pid" 2>/dev/null || exit 0
-    waited=$((waited + 1))
   done
   log "WARNING: Litestream has not stopped ${LITESTREAM_STOP_LIMIT}s after the stop: killing it"
   apps=$(children_of "$litestream_pid")
@@ -176,14 +185,21 @@ run_litestream_exec() {
     -exec logpaste-launch &
   litestream_pid=$!
   stop_forwarded=0
+  stop_started=""
   trap 'forward_stop_to_litestream' TERM INT HUP QUIT
   wait_for_child "$litestream_pid"
   status=$child_status
   if [ "$status" = 137 ]; then
     # Killed by the watchdog: what is left of the platform's 30 s is for the last pass,
     # and the container reports the failure (1, as for a failed last sync).
+    # At most 8 s, less if the watchdog ran late: the pass's limit, the 3 s before
+    # logpaste-final-sync kills a hung Litestream, and a second to spare.
     status=1
-    LOGPASTE_FINAL_SYNC_TIMEOUT="${LOGPASTE_FINAL_SYNC_TIMEOUT:-8}"
+    now=$(uptime_centis)
+    left=$((PLATFORM_STOP_GRACE - (now - ${stop_started:-$now} + 99) / 100 - 3 - 1))
+    [ "$left" -le 8 ] || left=8
+    [ "$left" -ge 1 ] || left=1
+    LOGPASTE_FINAL_SYNC_TIMEOUT="${LOGPASTE_FINAL_SYNC_TIMEOUT:-$left}"
     export LOGPASTE_FINAL_SYNC_TIMEOUT
   fi
   if ! logpaste-final-sync; then

@@ -240,3 +240,46 @@ async fn a_litestream_that_hangs_on_a_stop_is_killed_and_the_last_pass_still_shi
     );
     assert_in_bucket(&replica, &dir.path().join("check.db"), &[(id, body)], &log);
 }
+
+/// The worst stop the watchdog meets: Litestream hangs, the app does not stop when told
+/// (frozen here, as on a stuck disk) and the bucket is silent for the last pass. The stop
+/// must still end within the platforms' grace, and no process of the container may be
+/// left running: an app left behind Litestream could go on writing after the last pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_with_litestream_and_the_app_hung_and_the_bucket_silent_fits_and_leaves_nothing() {
+    let dir = temp_dir();
+    let moto = Moto::start(dir.path()).await;
+    moto.create_bucket(BUCKET).await;
+    let replica = moto.replica_url(BUCKET, "all-hung");
+    let config = StackConfig::new(&dir.path().join("host"), &replica);
+    let mut stack = Stack::start(&config, "stack").await;
+    stack.wait_replicating(&moto, BUCKET, "all-hung").await;
+    let (litestream, app) = stack.litestream_and_app_pids();
+    assert!(send_signal("STOP", &app.to_string()));
+    assert!(send_signal("STOP", &litestream.to_string()));
+    moto.freeze();
+
+    let started = std::time::Instant::now();
+    stack.process.signal("TERM");
+    let status = stack.process.wait_exit(Duration::from_secs(60)).await;
+    let took = started.elapsed();
+    let app_state = fs::read_to_string(format!("/proc/{app}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next()))
+        .flatten();
+    moto.thaw();
+    let log = stack.process.log_text();
+    assert!(
+        matches!(app_state, None | Some('Z' | 'X')),
+        "the app (PID {app}) outlived the container's entrypoint (state {app_state:?}):\n{log}"
+    );
+    assert!(
+        took < PLATFORM_STOP_GRACE,
+        "the stop took {took:?}, past the platforms' {PLATFORM_STOP_GRACE:?}:\n{log}"
+    );
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "the stop failed and says so:\n{log}"
+    );
+}
