@@ -575,6 +575,14 @@ async fn first_form_value(mut form: Multipart, limit: usize) -> Result<Bytes, Pa
     let mut saw_blank_text = false;
     while let Some(field) = form.next().await {
         let mut field = field.map_err(|e| PasteError::MalformedMultipart(e.to_string()))?;
+        // A part with no headers at all (a blank line right after its boundary) is misread
+        // by actix-multipart: the next part's headers are taken as this one's, and that
+        // part vanishes into it, so another field would become the paste. Refused instead.
+        if field.headers().is_empty() {
+            return Err(PasteError::MalformedMultipart(
+                "a part has no headers; give each part a Content-Disposition".to_owned(),
+            ));
+        }
         // Go's `FormName`: a part that is not `form-data` or has no name is no field.
         let named = field
             .content_disposition()

@@ -500,6 +500,33 @@ async fn parts_that_are_no_form_field_are_skipped() {
     assert!(response.text().await.unwrap().contains("no form field"));
 }
 
+/// A part with no headers at all is refused: actix-multipart would read the next part's
+/// headers as its own, and the paste would be a later field than the first.
+#[tokio::test]
+async fn a_part_without_headers_is_refused_not_misread() {
+    let app = spawn_app().await;
+    let response = app
+        .post_raw_form(
+            "--XyZ\r\n\
+             \r\n\
+             no headers at all\r\n\
+             --XyZ\r\n\
+             Content-Disposition: form-data; name=\"a\"\r\n\
+             \r\n\
+             the first field\r\n\
+             --XyZ\r\n\
+             Content-Disposition: form-data; name=\"c\"\r\n\
+             \r\n\
+             the second field\r\n\
+             --XyZ--\r\n",
+        )
+        .await;
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, 400, "answered {status}: {text}");
+    assert!(text.contains("no headers"), "{text}");
+}
+
 #[tokio::test]
 async fn a_blank_text_field_gives_way_to_a_file() {
     let app = spawn_app().await;
