@@ -138,7 +138,8 @@ forward_stop_to_litestream() {
 # machine stretches.
 uptime_centis() {
   read -r up _ </proc/uptime
-  echo "${up%.*}${up#*.}"
+  # The "1" before the two decimals keeps "08" from being read as octal.
+  echo $((${up%.*} * 100 + 1${up#*.} - 100))
 }
 
 # The PIDs of the processes $1 started (each thread lists its own: Go forks from any).

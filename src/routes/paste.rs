@@ -38,9 +38,9 @@ const BUSY_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// A form's body may pass the paste limit by this much: boundaries, part headers and other
 /// small fields. Past it the upload is too large, as LogPaste capped the whole body.
 const FORM_FRAMING_ALLOWANCE: usize = 64 * 1024;
-/// Pastes never change: browsers and proxies may keep them for a year.
 /// The media type `POST /` takes, matched case-insensitively.
 const FORM_DATA_TYPE: &str = "multipart/form-data";
+/// Pastes never change: browsers and proxies may keep them for a year.
 const PASTE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 /// A pasted HTML or SVG file must never run in our origin.
 const PASTE_CSP: &str = "default-src 'none'; sandbox";
