@@ -79,16 +79,7 @@ pub async fn post_paste(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PasteError> {
     check_rate_limit(&req, &state)?;
-    let is_multipart = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with(FORM_DATA_TYPE)
-        });
-    if !is_multipart {
+    if form_data_parameters(&req).is_none() {
         return Err(PasteError::NotMultipart);
     }
     let limit = state.max_paste_bytes;
@@ -551,19 +542,30 @@ where
 /// and so does `first_form_value`. Only the subtype changes: boundary and framing stay.
 fn form_headers(req: &HttpRequest) -> HeaderMap {
     let mut headers = req.headers().clone();
-    let mixed = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .map(str::trim_start)
-        .and_then(|value| {
-            // `post_paste` checked the (ASCII) prefix case-insensitively.
-            let rest = value.get(FORM_DATA_TYPE.len()..)?;
-            HeaderValue::from_str(&format!("multipart/mixed{rest}")).ok()
-        });
+    let mixed = form_data_parameters(req)
+        .and_then(|parameters| HeaderValue::from_str(&format!("multipart/mixed{parameters}")).ok());
     if let Some(mixed) = mixed {
         headers.insert(header::CONTENT_TYPE, mixed);
     }
     headers
+}
+
+/// For a `multipart/form-data` request, its Content-Type's parameters (`; boundary=...`, or
+/// nothing). As Go's `mime.ParseMediaType`: the type in any case, spaces around it allowed
+/// (`multipart/form-data ; boundary=b`), and no other subtype (`multipart/form-datax`).
+fn form_data_parameters(req: &HttpRequest) -> Option<&str> {
+    let value = req
+        .headers()
+        .get(header::CONTENT_TYPE)?
+        .to_str()
+        .ok()?
+        .trim();
+    let media_type = value.get(..FORM_DATA_TYPE.len())?;
+    if !media_type.eq_ignore_ascii_case(FORM_DATA_TYPE) {
+        return None;
+    }
+    let parameters = value[FORM_DATA_TYPE.len()..].trim_start();
+    (parameters.is_empty() || parameters.starts_with(';')).then_some(parameters)
 }
 
 /// LogPaste's rule: the first value of any text field, else the first file. A text field

@@ -527,6 +527,48 @@ async fn a_part_without_headers_is_refused_not_misread() {
     assert!(text.contains("no headers"), "{text}");
 }
 
+/// The form's Content-Type is read as Go's `mime.ParseMediaType` reads it (LogPaste): the type
+/// in any case and with spaces around it, but no other subtype.
+#[tokio::test]
+async fn the_form_content_type_is_read_as_logpaste_reads_it() {
+    let app = spawn_app().await;
+    let form = "--XyZ\r\n\
+                Content-Disposition: form-data; name=\"_\"\r\n\
+                \r\n\
+                typed loosely\r\n\
+                --XyZ--\r\n";
+    let post = |content_type: &'static str| {
+        app.client
+            .post(format!("{}/", app.address))
+            .header("content-type", content_type)
+            .body(form)
+            .send()
+    };
+    for content_type in [
+        "multipart/form-data ; boundary=XyZ",
+        " Multipart/Form-Data;boundary=XyZ ",
+        "MULTIPART/FORM-DATA; boundary=\"XyZ\"",
+    ] {
+        let response = post(content_type).await.unwrap();
+        assert_eq!(response.status(), 200, "{content_type:?}");
+        let id = id_from_link(&response.text().await.unwrap());
+        let back = app.get(&format!("/{id}")).await.bytes().await.unwrap();
+        assert_eq!(back.as_ref(), b"typed loosely", "{content_type:?}");
+    }
+    for content_type in [
+        "multipart/form-datax; boundary=XyZ",
+        "multipart/form-data-extra; boundary=XyZ",
+    ] {
+        let response = post(content_type).await.unwrap();
+        assert_eq!(response.status(), 400, "{content_type:?}");
+        let text = response.text().await.unwrap();
+        assert!(
+            text.contains("multipart/form-data"),
+            "{content_type:?}: {text}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_blank_text_field_gives_way_to_a_file() {
     let app = spawn_app().await;
