@@ -79,9 +79,10 @@ pub async fn post_paste(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PasteError> {
     check_rate_limit(&req, &state)?;
-    if form_data_parameters(&req).is_none() {
+    let Some(parameters) = form_data_parameters(&req) else {
         return Err(PasteError::NotMultipart);
-    }
+    };
+    let form_headers = form_headers(&req, parameters);
     let limit = state.max_paste_bytes;
     let body_limit = limit + FORM_FRAMING_ALLOWANCE;
     let declared = declared_length(&req);
@@ -94,7 +95,7 @@ pub async fn post_paste(
         // A compressed form is read whole (it is small) and decoded within the same cap.
         let form = read_body(payload, &state, coding, body_limit, 0).await?;
         let form = futures_util::stream::once(async { Ok::<_, PayloadError>(form) });
-        let body = first_form_value(Multipart::new(&form_headers(&req), form), limit).await?;
+        let body = first_form_value(Multipart::new(&form_headers, form), limit).await?;
         return answer_link(&req, &state, body).await;
     }
     let too_slow = Rc::new(Cell::new(false));
@@ -115,7 +116,7 @@ pub async fn post_paste(
             Ok(chunk)
         })
     };
-    let multipart = Multipart::new(&form_headers(&req), counted);
+    let multipart = Multipart::new(&form_headers, counted);
     let body = match with_deadline(body_limit, first_form_value(multipart, limit)).await? {
         Err(_) if overflowed.get() => return Err(too_large(limit)),
         read => unless_too_slow(read, &too_slow)?,
@@ -540,11 +541,9 @@ where
 /// Under `multipart/form-data` actix-multipart fails the whole form at a part without a
 /// `form-data` Content-Disposition or a name; Go's reader (LogPaste's) skips such parts,
 /// and so does `first_form_value`. Only the subtype changes: boundary and framing stay.
-fn form_headers(req: &HttpRequest) -> HeaderMap {
+fn form_headers(req: &HttpRequest, parameters: &str) -> HeaderMap {
     let mut headers = req.headers().clone();
-    let mixed = form_data_parameters(req)
-        .and_then(|parameters| HeaderValue::from_str(&format!("multipart/mixed{parameters}")).ok());
-    if let Some(mixed) = mixed {
+    if let Ok(mixed) = HeaderValue::from_str(&format!("multipart/mixed{parameters}")) {
         headers.insert(header::CONTENT_TYPE, mixed);
     }
     headers

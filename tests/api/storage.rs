@@ -164,14 +164,7 @@ async fn healthz_answers_200_while_the_database_answers_and_503_when_it_does_not
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !marker.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the lock holder did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_lock_holder(&marker).await;
     let down = app.get("/healthz").await;
     let status = down.status();
     let _ = holder.kill();
@@ -493,14 +486,7 @@ async fn an_upload_committed_while_its_files_are_removed_is_not_acknowledged() {
     )
     .unwrap();
     commands.flush().unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !marker.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the lock holder did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_lock_holder(&marker).await;
     let upload = tokio::spawn(
         app.client
             .put(format!("{}/", app.address))
@@ -526,6 +512,19 @@ async fn an_upload_committed_while_its_files_are_removed_is_not_acknowledged() {
     );
     assert_eq!(app.get("/healthz").await.status(), 503);
     app.stop().await;
+}
+
+/// Waits (at most 10 s) until the `sqlite3` process holding the write lock has touched
+/// `marker`, which it does once its BEGIN IMMEDIATE has taken the lock.
+async fn wait_for_lock_holder(marker: &std::path::Path) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !marker.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lock holder did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Bytes the file system holding `path` still has for an unprivileged writer.

@@ -17,6 +17,21 @@ fn embedding_page(script_url: &str) -> String {
     )
 }
 
+/// A browser on a page of another origin that has loaded `app`'s client. The page's server
+/// is returned too: it must outlive the test's use of the page.
+async fn open_embedding_page(app: &TestApp) -> (OtherOrigin, Browser) {
+    let other = OtherOrigin::serve(&[(
+        "page.html",
+        embedding_page(&format!("{}/static/js/logpaste.js", app.origin)),
+    )]);
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/page.html", other.origin)).await;
+    browser
+        .wait_for("window.logpaste", "logpaste.js to load")
+        .await;
+    (other, browser)
+}
+
 const UPLOAD: &str = "const [text, base, done] = arguments;\
     window.logpaste.uploadText(text, base).then(\
       (id) => done({ id: id }),\
@@ -97,15 +112,7 @@ async fn js_client_on_another_origin_learns_when_to_retry_after_a_429() {
           (id) => done({ id: id }),\
           (error) => done({ status: error.status, retry: error.retryAfterSeconds }));";
     let app = TestApp::spawn(&["-perminutelimit", "1"]).await;
-    let other = OtherOrigin::serve(&[(
-        "page.html",
-        embedding_page(&format!("{}/static/js/logpaste.js", app.origin)),
-    )]);
-    let browser = Browser::start().await;
-    browser.goto(&format!("{}/page.html", other.origin)).await;
-    browser
-        .wait_for("window.logpaste", "logpaste.js to load")
-        .await;
+    let (_other, browser) = open_embedding_page(&app).await;
 
     let first = browser
         .js_async(UPLOAD_WITH_RETRY, vec![json!("first"), json!(app.origin)])
@@ -128,15 +135,7 @@ async fn js_client_on_another_origin_learns_when_to_retry_after_a_429() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn js_client_rejects_when_the_server_is_unreachable() {
     let mut app = TestApp::spawn(&[]).await;
-    let other = OtherOrigin::serve(&[(
-        "page.html",
-        embedding_page(&format!("{}/static/js/logpaste.js", app.origin)),
-    )]);
-    let browser = Browser::start().await;
-    browser.goto(&format!("{}/page.html", other.origin)).await;
-    browser
-        .wait_for("window.logpaste", "logpaste.js to load")
-        .await;
+    let (_other, browser) = open_embedding_page(&app).await;
     app.stop().await;
 
     let outcome = browser

@@ -151,19 +151,42 @@ async fn the_last_sync_gives_up_on_a_bucket_that_does_not_answer_and_says_so() {
 /// 30 s, the recipes' Compose stop_grace_period.
 const PLATFORM_STOP_GRACE: Duration = Duration::from_secs(30);
 
+/// A stack in litestream-exec mode replicating to `path` of a bucket on a fresh moto, with
+/// its first files in the bucket: (moto, replica URL, stack).
+async fn replicating_stack(dir: &Path, path: &str) -> (Moto, String, Stack) {
+    let moto = Moto::start(dir).await;
+    moto.create_bucket(BUCKET).await;
+    let replica = moto.replica_url(BUCKET, path);
+    let config = StackConfig::new(&dir.join("host"), &replica);
+    let stack = Stack::start(&config, "stack").await;
+    stack.wait_replicating(&moto, BUCKET, path).await;
+    (moto, replica, stack)
+}
+
+/// `docker stop` (SIGTERM to the entrypoint), waiting up to `limit`: the exit status and
+/// how long the stop took.
+async fn timed_stop(stack: &mut Stack, limit: Duration) -> (std::process::ExitStatus, Duration) {
+    let started = std::time::Instant::now();
+    stack.process.signal("TERM");
+    let status = stack.process.wait_exit(limit).await;
+    (status, started.elapsed())
+}
+
+fn assert_within_platform_grace(took: Duration, log: &str) {
+    assert!(
+        took < PLATFORM_STOP_GRACE,
+        "the stop took {took:?}, past the platforms' {PLATFORM_STOP_GRACE:?}:\n{log}"
+    );
+}
+
 /// With the bucket silent at stop time, Litestream's own last sync and the last pass each
 /// give up on their own, so the stop ends, and says what may be missing, before the
 /// platform's SIGKILL would cut it short (Litestream's default alone waits 30 s).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_with_the_bucket_silent_ends_within_the_platforms_grace_and_says_so() {
     let dir = temp_dir();
-    let moto = Moto::start(dir.path()).await;
-    moto.create_bucket(BUCKET).await;
-    let replica = moto.replica_url(BUCKET, "silent");
+    let (moto, _replica, mut stack) = replicating_stack(dir.path(), "silent").await;
     let http = http_client();
-    let config = StackConfig::new(&dir.path().join("host"), &replica);
-    let mut stack = Stack::start(&config, "stack").await;
-    stack.wait_replicating(&moto, BUCKET, "silent").await;
 
     moto.freeze();
     put_paste(
@@ -172,16 +195,10 @@ async fn a_stop_with_the_bucket_silent_ends_within_the_platforms_grace_and_says_
         b"written while the bucket is silent\n".to_vec(),
     )
     .await;
-    let started = std::time::Instant::now();
-    stack.process.signal("TERM");
-    let status = stack.process.wait_exit(Duration::from_secs(120)).await;
-    let took = started.elapsed();
+    let (status, took) = timed_stop(&mut stack, Duration::from_secs(120)).await;
     moto.thaw();
     let log = stack.process.log_text();
-    assert!(
-        took < PLATFORM_STOP_GRACE,
-        "the stop took {took:?}, past the platforms' {PLATFORM_STOP_GRACE:?}:\n{log}"
-    );
+    assert_within_platform_grace(took, &log);
     assert_eq!(
         status.code(),
         Some(1),
@@ -200,27 +217,16 @@ async fn a_stop_with_the_bucket_silent_ends_within_the_platforms_grace_and_says_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_litestream_that_hangs_on_a_stop_is_killed_and_the_last_pass_still_ships() {
     let dir = temp_dir();
-    let moto = Moto::start(dir.path()).await;
-    moto.create_bucket(BUCKET).await;
-    let replica = moto.replica_url(BUCKET, "hung");
+    let (_moto, replica, mut stack) = replicating_stack(dir.path(), "hung").await;
     let http = http_client();
-    let config = StackConfig::new(&dir.path().join("host"), &replica);
-    let mut stack = Stack::start(&config, "stack").await;
-    stack.wait_replicating(&moto, BUCKET, "hung").await;
     let (litestream, _app) = stack.litestream_and_app_pids();
     assert!(send_signal("STOP", &litestream.to_string()));
 
     let body = b"written while Litestream hangs\n".to_vec();
     let id = put_paste(&http, &stack.base_url, body.clone()).await;
-    let started = std::time::Instant::now();
-    stack.process.signal("TERM");
-    let status = stack.process.wait_exit(Duration::from_secs(60)).await;
-    let took = started.elapsed();
+    let (status, took) = timed_stop(&mut stack, Duration::from_secs(60)).await;
     let log = stack.process.log_text();
-    assert!(
-        took < PLATFORM_STOP_GRACE,
-        "the stop took {took:?}, past the platforms' {PLATFORM_STOP_GRACE:?}:\n{log}"
-    );
+    assert_within_platform_grace(took, &log);
     assert!(
         took >= Duration::from_secs(17),
         "Litestream was given its 17 s: {took:?}\n{log}"
@@ -248,21 +254,13 @@ async fn a_litestream_that_hangs_on_a_stop_is_killed_and_the_last_pass_still_shi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_with_litestream_and_the_app_hung_and_the_bucket_silent_fits_and_leaves_nothing() {
     let dir = temp_dir();
-    let moto = Moto::start(dir.path()).await;
-    moto.create_bucket(BUCKET).await;
-    let replica = moto.replica_url(BUCKET, "all-hung");
-    let config = StackConfig::new(&dir.path().join("host"), &replica);
-    let mut stack = Stack::start(&config, "stack").await;
-    stack.wait_replicating(&moto, BUCKET, "all-hung").await;
+    let (moto, _replica, mut stack) = replicating_stack(dir.path(), "all-hung").await;
     let (litestream, app) = stack.litestream_and_app_pids();
     assert!(send_signal("STOP", &app.to_string()));
     assert!(send_signal("STOP", &litestream.to_string()));
     moto.freeze();
 
-    let started = std::time::Instant::now();
-    stack.process.signal("TERM");
-    let status = stack.process.wait_exit(Duration::from_secs(60)).await;
-    let took = started.elapsed();
+    let (status, took) = timed_stop(&mut stack, Duration::from_secs(60)).await;
     let app_state = fs::read_to_string(format!("/proc/{app}/stat"))
         .ok()
         .and_then(|stat| stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next()))
@@ -273,10 +271,7 @@ async fn a_stop_with_litestream_and_the_app_hung_and_the_bucket_silent_fits_and_
         matches!(app_state, None | Some('Z' | 'X')),
         "the app (PID {app}) outlived the container's entrypoint (state {app_state:?}):\n{log}"
     );
-    assert!(
-        took < PLATFORM_STOP_GRACE,
-        "the stop took {took:?}, past the platforms' {PLATFORM_STOP_GRACE:?}:\n{log}"
-    );
+    assert_within_platform_grace(took, &log);
     assert_eq!(
         status.code(),
         Some(1),
