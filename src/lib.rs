@@ -9,6 +9,7 @@ pub mod error;
 pub mod fd_limit;
 pub mod id;
 pub mod memory_budget;
+pub mod multipart_form;
 pub mod paste_bytes;
 pub mod rate_limit;
 pub mod routes;

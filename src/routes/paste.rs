@@ -4,9 +4,8 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use actix_multipart::Multipart;
 use actix_web::error::PayloadError;
-use actix_web::http::header::{self, HeaderMap, HeaderValue};
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::{Bytes, BytesMut};
@@ -15,6 +14,7 @@ use futures_util::{Stream, StreamExt};
 use crate::client_addr;
 use crate::error::PasteError;
 use crate::id;
+use crate::multipart_form::{self, FieldKind};
 use crate::paste_bytes::PasteBytes;
 use crate::rate_limit::Decision;
 use crate::startup::AppState;
@@ -82,7 +82,8 @@ pub async fn post_paste(
     let Some(parameters) = form_data_parameters(&req) else {
         return Err(PasteError::NotMultipart);
     };
-    let form_headers = form_headers(&req, parameters);
+    let boundary = multipart_form::boundary(parameters)
+        .map_err(|err| PasteError::MalformedMultipart(err.to_string()))?;
     let limit = state.max_paste_bytes;
     let body_limit = limit + FORM_FRAMING_ALLOWANCE;
     let declared = declared_length(&req);
@@ -91,36 +92,13 @@ pub async fn post_paste(
     }
     let coding = content_coding(&req)?;
     let _reserved = wait_for_room(&state, bytes_to_hold(coding, declared, body_limit)).await?;
-    if coding != ContentCoding::Identity {
-        // A compressed form is read whole (it is small) and decoded within the same cap.
-        let form = read_body(payload, &state, coding, body_limit, 0).await?;
-        let form = futures_util::stream::once(async { Ok::<_, PayloadError>(form) });
-        let body = first_form_value(Multipart::new(&form_headers, form), limit).await?;
-        return answer_link(&req, &state, body).await;
-    }
-    let too_slow = Rc::new(Cell::new(false));
-    let payload = paced(payload, state.clone(), too_slow.clone());
-    // Chunked bodies are counted as they arrive: the form is read through to its end when
-    // a text field may still follow a file, and extra parts must not make that endless.
-    let overflowed = Rc::new(Cell::new(false));
-    let mut received = 0usize;
-    let counted = {
-        let overflowed = overflowed.clone();
-        payload.map(move |chunk| {
-            let chunk = chunk?;
-            received += chunk.len();
-            if received > body_limit {
-                overflowed.set(true);
-                return Err(PayloadError::Overflow);
-            }
-            Ok(chunk)
-        })
+    // The form is read whole, as LogPaste read it, within the paste limit plus its framing.
+    let expected = declared.map_or(0, |length| length as usize);
+    let form = match read_body(payload, &state, coding, body_limit, expected).await {
+        Err(PasteError::TooLarge { .. }) => return Err(too_large(limit)),
+        read => read?,
     };
-    let multipart = Multipart::new(&form_headers, counted);
-    let body = match with_deadline(body_limit, first_form_value(multipart, limit)).await? {
-        Err(_) if overflowed.get() => return Err(too_large(limit)),
-        read => unless_too_slow(read, &too_slow)?,
-    };
+    let body = first_form_value(&form, &boundary, limit)?;
     answer_link(&req, &state, body).await
 }
 
@@ -434,7 +412,7 @@ fn paced(
         window_start: Instant::now(),
         window_bytes: 0,
     };
-    // Fused: the multipart parser may poll again after the end, which unfold forbids.
+    // Fused: polling again after the end, which unfold forbids, then just ends it again.
     let stream = futures_util::stream::unfold(Some(pace), |pace| async move {
         let mut pace = pace?; // None: cut off, the stream has ended
         loop {
@@ -537,18 +515,6 @@ where
     Ok(body.freeze())
 }
 
-/// The request's headers for actix-multipart, with the form read as `multipart/mixed`.
-/// Under `multipart/form-data` actix-multipart fails the whole form at a part without a
-/// `form-data` Content-Disposition or a name; Go's reader (LogPaste's) skips such parts,
-/// and so does `first_form_value`. Only the subtype changes: boundary and framing stay.
-fn form_headers(req: &HttpRequest, parameters: &str) -> HeaderMap {
-    let mut headers = req.headers().clone();
-    if let Ok(mixed) = HeaderValue::from_str(&format!("multipart/mixed{parameters}")) {
-        headers.insert(header::CONTENT_TYPE, mixed);
-    }
-    headers
-}
-
 /// For a `multipart/form-data` request, its Content-Type's parameters (`; boundary=...`, or
 /// nothing). As Go's `mime.ParseMediaType`: the type in any case, spaces around it allowed
 /// (`multipart/form-data ; boundary=b`), and no other subtype (`multipart/form-datax`).
@@ -567,76 +533,32 @@ fn form_data_parameters(req: &HttpRequest) -> Option<&str> {
     (parameters.is_empty() || parameters.starts_with(';')).then_some(parameters)
 }
 
-/// LogPaste's rule: the first value of any text field, else the first file. A text field
-/// may come after a file, so the first file is kept (within the limit) while looking on.
-/// Blank text fields are passed over: a form with an empty text box and a chosen file
-/// uploads the file.
-async fn first_form_value(mut form: Multipart, limit: usize) -> Result<Bytes, PasteError> {
+/// LogPaste's rule: the first value of any text field, else the first file. Blank text
+/// fields are passed over: a form with an empty text box and a chosen file uploads the file.
+/// A text field, or the first file, past the paste limit makes the upload too large.
+fn first_form_value(form: &Bytes, boundary: &str, limit: usize) -> Result<Bytes, PasteError> {
+    let parts = multipart_form::parts(form, boundary)
+        .map_err(|err| PasteError::MalformedMultipart(err.to_string()))?;
     let mut first_file: Option<Bytes> = None;
     let mut saw_blank_text = false;
-    while let Some(field) = form.next().await {
-        let mut field = field.map_err(|e| PasteError::MalformedMultipart(e.to_string()))?;
-        // A part with no headers at all (a blank line right after its boundary) is misread
-        // by actix-multipart: the next part's headers are taken as this one's, and that
-        // part vanishes into it, so another field would become the paste. Refused instead.
-        if field.headers().is_empty() {
-            return Err(PasteError::MalformedMultipart(
-                "a part has no headers; give each part a Content-Disposition".to_owned(),
-            ));
-        }
-        // Go's `FormName`: a part that is not `form-data` or has no name is no field.
-        let named = field
-            .content_disposition()
-            .and_then(|cd| cd.get_name())
-            .is_some_and(|name| !name.is_empty());
-        if !named {
-            drain(&mut field).await?;
-            continue;
-        }
-        // A file has a file name, plain or in RFC 5987's `filename*=UTF-8''...` form (as
-        // Go's multipart reader sees it too).
-        let is_file = field
-            .content_disposition()
-            .is_some_and(|cd| cd.get_filename().is_some() || cd.get_filename_ext().is_some());
-        if !is_file {
-            let text = read_limited(&mut field, limit, 0)
-                .await
-                .map_err(form_error)?;
-            if !is_blank(&text) {
-                return Ok(text);
-            }
-            saw_blank_text = true;
-        } else if first_file.is_none() {
-            first_file = Some(
-                read_limited(&mut field, limit, 0)
-                    .await
-                    .map_err(form_error)?,
-            );
-        } else {
-            // Later files are read through and dropped, never held.
-            drain(&mut field).await?;
+    for part in parts {
+        let Some(kind) = part.field else {
+            continue; // no form field: skipped, as by Go's reader
+        };
+        let oversize = part.contents.len() > limit;
+        match kind {
+            FieldKind::Text if oversize => return Err(too_large(limit)),
+            FieldKind::Text if is_blank(&part.contents) => saw_blank_text = true,
+            FieldKind::Text => return Ok(part.contents),
+            FieldKind::File if first_file.is_some() => {} // later files are not the paste
+            FieldKind::File if oversize => return Err(too_large(limit)),
+            FieldKind::File => first_file = Some(part.contents),
         }
     }
     match first_file {
         Some(file) => Ok(file),
         None if saw_blank_text => Err(PasteError::EmptyBody),
         None => Err(PasteError::NoFormField),
-    }
-}
-
-/// Reads a part through to its end, keeping nothing.
-async fn drain(field: &mut actix_multipart::Field) -> Result<(), PasteError> {
-    while let Some(chunk) = field.next().await {
-        chunk.map_err(|e| PasteError::MalformedMultipart(e.to_string()))?;
-    }
-    Ok(())
-}
-
-/// A field that fails mid-read is a malformed form, not a failed body read.
-fn form_error(err: PasteError) -> PasteError {
-    match err {
-        PasteError::BodyRead(message) => PasteError::MalformedMultipart(message),
-        other => other,
     }
 }
 

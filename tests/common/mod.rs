@@ -143,7 +143,7 @@ impl TestApp {
 
     /// POSTs a hand-written form (boundary `XyZ`), asserts success, and returns what the new
     /// paste's link serves.
-    pub async fn post_raw_form_and_read_back(&self, body: &'static str) -> Vec<u8> {
+    pub async fn post_raw_form_and_read_back(&self, body: impl Into<reqwest::Body>) -> Vec<u8> {
         self.read_back_link(self.post_raw_form(body).await).await
     }
 
