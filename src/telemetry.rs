@@ -1,4 +1,5 @@
-//! Logs: one line per event on stdout, filtered by `RUST_LOG` (default `info`).
+//! Logs: one line per event on stdout, filtered by `RUST_LOG` (default
+//! `info,sqlx=warn,actix_server=warn`).
 
 use tracing_subscriber::EnvFilter;
 

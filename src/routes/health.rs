@@ -1,4 +1,6 @@
-//! `GET /healthz`: 200 while the database answers a query, 503 when it does not.
+//! `GET /healthz`: 200 while the database answers a read and the writer can take the write
+//! lock; 503 when either fails, and once the database file or its WAL was deleted or replaced
+//! under the running app (see `Store::ping`).
 
 use std::time::Duration;
 
