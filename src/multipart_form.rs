@@ -163,7 +163,8 @@ fn read_part(
 
 /// A part's header block, as Go's `textproto.ReadMIMEHeader` reads it: `Name: value` lines
 /// (either line end; lines starting with a blank continue the one before) up to an empty
-/// line. Names are lower-cased; of a repeated header the first is kept.
+/// line; a line without a colon is malformed. Names are lower-cased; of a repeated header the
+/// first is kept.
 fn read_headers(body: &[u8], start: usize) -> Result<(HashMap<String, String>, usize), FormError> {
     let mut headers = HashMap::new();
     let mut position = start;
@@ -184,13 +185,11 @@ fn read_headers(body: &[u8], start: usize) -> Result<(HashMap<String, String>, u
             continue;
         }
         if let Some((name, value)) = current.take() {
-            headers.entry(name).or_insert(value);
+            keep_first(&mut headers, name, value);
         }
         let colon = memchr::memchr(b':', line).ok_or(FormError::BadHeaders)?;
+        // Go's reader takes any name as it comes, and skips a header with an empty one.
         let name = &line[..colon];
-        if name.is_empty() || !name.iter().all(|&b| is_token_byte(b)) {
-            return Err(FormError::BadHeaders);
-        }
         let value = String::from_utf8_lossy(&line[colon + 1..]);
         current = Some((
             String::from_utf8_lossy(name).to_ascii_lowercase(),
@@ -198,9 +197,15 @@ fn read_headers(body: &[u8], start: usize) -> Result<(HashMap<String, String>, u
         ));
     }
     if let Some((name, value)) = current {
-        headers.entry(name).or_insert(value);
+        keep_first(&mut headers, name, value);
     }
     Ok((headers, position))
+}
+
+fn keep_first(headers: &mut HashMap<String, String>, name: String, value: String) {
+    if !name.is_empty() {
+        headers.entry(name).or_insert(value);
+    }
 }
 
 fn trim_line_end(line: &[u8]) -> &[u8] {
@@ -490,7 +495,6 @@ mod tests {
             ("--b\r\nContent-Disposition: form-data; name=a\r\n\r\nx\r\n--b-", FormError::Unterminated),
             ("--b\r\nno colon\r\n\r\nx\r\n--b--", FormError::BadHeaders),
             ("--b\r\n continued\r\n\r\nx\r\n--b--", FormError::BadHeaders),
-            ("--b\r\nbad name: x\r\n\r\nx\r\n--b--", FormError::BadHeaders),
             ("--b\r\nContent-Disposition: form-data; name=a\r\n\r\nx\r\n--b junk\r\n", FormError::StrayText),
             ("--b\r\nContent-Disposition: form-data; name=a\r\n\r\nx\r\n--b\r\nContent-Disposition: form-data; name=c", FormError::Unterminated),
         ];
