@@ -151,8 +151,8 @@ children_of() {
 # sync (shutdown-sync-timeout: 5s). One that is still there after LITESTREAM_STOP_LIMIT
 # seconds hangs (seen once, on a machine loaded far past its cores: it waited for the app
 # after the app had stopped), and the platform's SIGKILL at 30 s would leave no last sync.
-# So the app is stopped if it still runs, Litestream is killed, and the entrypoint goes on
-# to the last pass, shortened to fit.
+# So the app is stopped if it still runs (killed if it does not stop either), Litestream is
+# killed, and the entrypoint goes on to the last pass, shortened to fit.
 LITESTREAM_STOP_LIMIT="${LOGPASTE_LITESTREAM_STOP_LIMIT:-17}"
 # What the platforms give a stop before their SIGKILL.
 PLATFORM_STOP_GRACE=30
@@ -172,6 +172,15 @@ stop_watchdog() {
       kill -0 $apps 2>/dev/null || break
       sleep 0.5
     done
+    # An app still there is hung too. Killed, it loses nothing acknowledged (each paste was
+    # committed before its answer), and it cannot write after the last pass: outside a PID
+    # namespace nothing else would end it once we exit.
+    # shellcheck disable=SC2086
+    if kill -0 $apps 2>/dev/null; then
+      log "WARNING: the app has not stopped 2s after its own stop signal: killing it"
+      # shellcheck disable=SC2086
+      kill -KILL $apps 2>/dev/null || true
+    fi
   fi
   kill -KILL "$litestream_pid" 2>/dev/null || true
 }

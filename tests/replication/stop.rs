@@ -271,6 +271,11 @@ async fn a_stop_with_litestream_and_the_app_hung_and_the_bucket_silent_fits_and_
         matches!(app_state, None | Some('Z' | 'X')),
         "the app (PID {app}) outlived the container's entrypoint (state {app_state:?}):\n{log}"
     );
+    assert!(
+        log.contains("the app has not stopped 2s after its own stop signal: killing it"),
+        "a hung app is killed, not left to the platform (outside a PID namespace nothing \
+         else ends it):\n{log}"
+    );
     assert_within_platform_grace(took, &log);
     assert_eq!(
         status.code(),
