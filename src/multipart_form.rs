@@ -451,6 +451,12 @@ mod tests {
     }
 
     #[test]
+    fn header_names_as_go_takes_them() {
+        let form = "--b\r\nBad Name: x\r\n: empty name\r\n continued\r\nContent-Disposition: form-data;\r\n name=a\r\n\r\nx\r\n--b--";
+        assert_eq!(read(form, "b").unwrap(), [(TEXT, "x".to_owned())]);
+    }
+
+    #[test]
     fn a_longer_boundary_inside_the_contents_is_contents() {
         let form =
             "--b\r\nContent-Disposition: form-data; name=a\r\n\r\nx\r\n--bb\r\ny\r\n--b--\r\n";
