@@ -412,7 +412,7 @@ fn paced(
         window_start: Instant::now(),
         window_bytes: 0,
     };
-    // Fused: polling again after the end, which unfold forbids, then just ends it again.
+    // Fused, so that a poll after the end (which unfold forbids) just ends it again.
     let stream = futures_util::stream::unfold(Some(pace), |pace| async move {
         let mut pace = pace?; // None: cut off, the stream has ended
         loop {
