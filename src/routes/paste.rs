@@ -2,6 +2,7 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::error::PayloadError;
@@ -10,6 +11,7 @@ use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::client_addr;
 use crate::error::PasteError;
@@ -61,9 +63,9 @@ pub async fn put_paste(
     // Within the limit, and only reserved: pages a short body never fills cost nothing.
     let expected = declared.map_or(0, |length| length as usize);
     let coding = content_coding(&req)?;
-    let _reserved = wait_for_room(&state, bytes_to_hold(coding, declared, limit)).await?;
-    let body = read_body(payload, &state, coding, limit, expected).await?;
-    let id = store_paste(&state, body).await?;
+    let room = wait_for_room(&state, bytes_to_hold(coding, declared, limit)).await?;
+    let body = read_body(payload, &state, coding, limit, expected, &room).await?;
+    let id = store_paste(&state, body, room).await?;
     // A newline after the JSON, as Go's encoder wrote it: `curl -T` output ends its line.
     let mut json = serde_json::json!({ "id": id }).to_string();
     json.push('\n');
@@ -91,15 +93,15 @@ pub async fn post_paste(
         return Err(too_large(limit));
     }
     let coding = content_coding(&req)?;
-    let _reserved = wait_for_room(&state, bytes_to_hold(coding, declared, body_limit)).await?;
+    let room = wait_for_room(&state, bytes_to_hold(coding, declared, body_limit)).await?;
     // The form is read whole, as LogPaste read it, within the paste limit plus its framing.
     let expected = declared.map_or(0, |length| length as usize);
-    let form = match read_body(payload, &state, coding, body_limit, expected).await {
+    let form = match read_body(payload, &state, coding, body_limit, expected, &room).await {
         Err(PasteError::TooLarge { .. }) => return Err(too_large(limit)),
         read => read?,
     };
     let body = first_form_value(&form, &boundary, limit)?;
-    answer_link(&req, &state, body).await
+    answer_link(&req, &state, body, room).await
 }
 
 /// A whole body of at most `cap` bytes (`expected` of them announced), read at the pace
@@ -110,6 +112,7 @@ async fn read_body(
     coding: ContentCoding,
     cap: usize,
     expected: usize,
+    room: &UploadRoom,
 ) -> Result<Bytes, PasteError> {
     let too_slow = Rc::new(Cell::new(false));
     let raw = paced(payload, state.clone(), too_slow.clone())
@@ -118,7 +121,7 @@ async fn read_body(
         with_deadline(cap, read_limited(raw, cap, expected)).await?,
         &too_slow,
     )?;
-    decode(coding, raw, cap).await
+    decode(coding, raw, cap, room.clone()).await
 }
 
 /// Stores a form's paste and answers its URL.
@@ -126,8 +129,9 @@ async fn answer_link(
     req: &HttpRequest,
     state: &AppState,
     body: Bytes,
+    room: UploadRoom,
 ) -> Result<HttpResponse, PasteError> {
-    let id = store_paste(state, body).await?;
+    let id = store_paste(state, body, room).await?;
     let url = format!(
         "{}/{id}\n",
         client_addr::base_url(req, state.config.behind_proxy)
@@ -166,12 +170,19 @@ fn content_coding(req: &HttpRequest) -> Result<ContentCoding, PasteError> {
 
 /// The text a compressed body carries, at most `limit` bytes of it: the output is capped as
 /// it is produced, so a small bomb cannot take memory (or the disk) before the limit bites.
-async fn decode(coding: ContentCoding, body: Bytes, limit: usize) -> Result<Bytes, PasteError> {
+/// The decoding thread holds `room` too: it runs on if the client resets meanwhile.
+async fn decode(
+    coding: ContentCoding,
+    body: Bytes,
+    limit: usize,
+    room: UploadRoom,
+) -> Result<Bytes, PasteError> {
     use std::io::Read;
     if coding == ContentCoding::Identity || body.is_empty() {
         return Ok(body); // an empty body gets the usual "empty body" answer
     }
     let decoded = web::block(move || -> Result<Vec<u8>, PasteError> {
+        let _room = room;
         let reader: Box<dyn Read> = match coding {
             ContentCoding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&body[..])),
             // HTTP's deflate is zlib-wrapped, but some clients send the raw stream.
@@ -359,11 +370,37 @@ fn check_rate_limit(req: &HttpRequest, state: &AppState) -> Result<(), PasteErro
     }
 }
 
-async fn store_paste(state: &AppState, body: Bytes) -> Result<String, PasteError> {
+/// Stores the paste; its room in the upload budget goes with it into the writer's queue.
+async fn store_paste(
+    state: &AppState,
+    body: Bytes,
+    room: UploadRoom,
+) -> Result<String, PasteError> {
     if is_blank(&body) {
         return Err(PasteError::EmptyBody);
     }
-    Ok(state.store.insert(body).await?)
+    Ok(state.store.insert(holding(body, room)).await?)
+}
+
+/// Room in the upload budget, shared by whatever holds the upload's bytes (the handler, a
+/// decoding thread, the writer's queue) and given back when the last of them lets go. A
+/// client that resets its connection ends the handler at once, while its body may wait to
+/// be committed for seconds (another process holding the write lock): room given back with
+/// the handler let such uploads be read in without limit.
+type UploadRoom = Arc<Option<OwnedSemaphorePermit>>;
+
+/// The same bytes, keeping `room` taken until their last copy of the handle is dropped.
+fn holding(body: Bytes, room: UploadRoom) -> Bytes {
+    struct Held {
+        body: Bytes,
+        _room: UploadRoom,
+    }
+    impl AsRef<[u8]> for Held {
+        fn as_ref(&self) -> &[u8] {
+            &self.body
+        }
+    }
+    Bytes::from_owner(Held { body, _room: room })
 }
 
 /// Empty, or nothing but whitespace (as Go's `strings.TrimSpace` sees it).
@@ -463,12 +500,10 @@ pub fn largest_upload(max_paste_bytes: usize) -> usize {
 }
 
 /// Waits (bounded) until `bytes` of the upload budget are free for this upload.
-async fn wait_for_room(
-    state: &AppState,
-    bytes: usize,
-) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, PasteError> {
+async fn wait_for_room(state: &AppState, bytes: usize) -> Result<UploadRoom, PasteError> {
     tokio::time::timeout(BUDGET_WAIT, state.upload_budget.reserve(bytes))
         .await
+        .map(Arc::new)
         .map_err(|_| PasteError::Busy {
             retry_after: BUSY_RETRY_AFTER,
         })

@@ -430,3 +430,164 @@ fn ports_for_child_processes_are_outside_the_ephemeral_range_and_held() {
         "a port handed out twice: {taken:?}"
     );
 }
+
+/// A client that resets its connection (a proxy giving up, a killed shipper) ends its
+/// upload's handler at once, but a body already handed to the writer waits in its queue
+/// until committed: seconds, while another process holds the write lock (Litestream's
+/// checkpoints, a backup) or the disk is slow. Such bodies used to leave the upload budget
+/// with their handlers, so reset uploads were read in without limit: 64 of 2 MiB made
+/// 128 MiB queued against a 32 MiB budget (150 took the server to 317 MiB). The room now
+/// stays taken until the writer is done with the body; afterwards it all comes back.
+#[tokio::test]
+async fn uploads_whose_clients_reset_keep_their_room_until_the_writer_is_done() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let port = free_port();
+    let app = spawn_binary(binary_command(&db, port), &db, port).await;
+
+    // Another process takes the write lock: the writer waits (up to 5 s) to commit.
+    let marker = dir.path().join("lock-taken");
+    let mut holder = std::process::Command::new("sqlite3")
+        .arg(&db)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the sqlite3 CLI runs (scripts/setup installs it)");
+    let mut commands = holder.stdin.take().unwrap();
+    writeln!(
+        commands,
+        "BEGIN IMMEDIATE;\n.shell touch '{}'",
+        marker.display()
+    )
+    .unwrap();
+    commands.flush().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !marker.exists() {
+        assert!(std::time::Instant::now() < deadline, "no lock holder");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // 64 uploads of 2 MiB, 16 at a time, each reset once its body is sent.
+    let body = std::sync::Arc::new({
+        let mut request = format!(
+            "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            2 * 1024 * 1024
+        )
+        .into_bytes();
+        request.resize(request.len() + 2 * 1024 * 1024, b'r');
+        request
+    });
+    let senders = (0..16).map(|_| {
+        let body = body.clone();
+        async move {
+            for _ in 0..4 {
+                let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .unwrap();
+                stream.write_all(&body).await.unwrap();
+                // Time for the server to read the body in (a few ms) and queue it.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                socket2::SockRef::from(&stream)
+                    .set_linger(Some(Duration::ZERO))
+                    .unwrap();
+                drop(stream); // RST
+            }
+        }
+    });
+    futures_util::future::join_all(senders).await;
+    let peak = peak_rss_mib(app.pid());
+    writeln!(commands, "ROLLBACK;\n.quit").unwrap();
+    drop(commands);
+    holder.wait().unwrap();
+
+    // Every byte of room came back: a 2 MiB upload from a client that waits is stored.
+    let upload = tokio::time::timeout(
+        Duration::from_secs(30),
+        app.put(vec![b'w'; 2 * 1024 * 1024]),
+    )
+    .await
+    .expect("a well-behaved upload stored within 30 s of the lock's release");
+    assert_eq!(upload.status(), 200);
+    // Idle: about 10 MiB; the budget: 32 MiB; and the writer's copies of a paste or two.
+    assert!(
+        peak < 100,
+        "peak RSS {peak} MiB with 64 reset uploads of 2 MiB queued behind a lock"
+    );
+}
+
+/// A gzip body is decoded on a thread of its own, which runs on when its client resets:
+/// the decoded text (up to the size limit) must stay counted in the upload budget until
+/// that thread is done, or each reset upload lets the next one in while its text is still
+/// being written out. With `-maxsize 64` (a budget of 128 MiB), 24 small bombs of 64 MiB,
+/// each reset 5 ms after it was sent, took the server to 550 MiB-1.2 GB.
+#[tokio::test]
+async fn compressed_uploads_whose_clients_reset_keep_their_room_while_decoding() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let port = free_port();
+    let mut command = binary_command(&db, port);
+    command.args(["-maxsize", "64"]);
+    let app = spawn_binary(command, &db, port).await;
+    let bomb = {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(&vec![b'z'; 64 * 1024 * 1024]).unwrap();
+        encoder.finish().unwrap()
+    };
+    let mut request = format!(
+        "PUT / HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+        bomb.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&bomb);
+    let request = std::sync::Arc::new(request);
+    let uploads = (0..24u64).map(|n| {
+        let request = request.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(3 * n)).await;
+            let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            stream.write_all(&request).await.unwrap();
+            // Reset while the server decodes (64 MiB take it some 30-100 ms).
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            socket2::SockRef::from(&stream)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
+        }
+    });
+    futures_util::future::join_all(uploads).await;
+    // Two compressed uploads, each holding room for 64 MiB of text, fit in the budget
+    // together only once no decoding holds any: then every bomb's thread is done.
+    let probes = (0..2).map(|n| {
+        reqwest::Client::new()
+            .put(format!("{}/", app.address))
+            .header("content-encoding", "gzip")
+            .body({
+                let mut encoder =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                encoder
+                    .write_all(format!("probe {n}\n").as_bytes())
+                    .unwrap();
+                encoder.finish().unwrap()
+            })
+            .send()
+    });
+    let probes = tokio::time::timeout(
+        Duration::from_secs(30),
+        futures_util::future::join_all(probes),
+    )
+    .await
+    .expect("two compressed uploads stored within 30 s");
+    for probe in probes {
+        assert_eq!(probe.unwrap().status(), 200);
+    }
+    let peak = peak_rss_mib(app.pid());
+    // Idle: about 10 MiB; the budget: two bombs' text at a time, 128 MiB.
+    assert!(
+        peak < 200,
+        "peak RSS {peak} MiB with 24 reset gzip uploads of 64 MiB"
+    );
+}
