@@ -170,7 +170,7 @@ fn content_coding(req: &HttpRequest) -> Result<ContentCoding, PasteError> {
 
 /// The text a compressed body carries, at most `limit` bytes of it: the output is capped as
 /// it is produced, so a small bomb cannot take memory (or the disk) before the limit bites.
-/// The decoding thread holds `room` too: it runs on if the client resets meanwhile.
+/// The decoding thread, then the text, hold `room` too: it runs on if the client resets.
 async fn decode(
     coding: ContentCoding,
     body: Bytes,
@@ -181,8 +181,7 @@ async fn decode(
     if coding == ContentCoding::Identity || body.is_empty() {
         return Ok(body); // an empty body gets the usual "empty body" answer
     }
-    let decoded = web::block(move || -> Result<Vec<u8>, PasteError> {
-        let _room = room;
+    web::block(move || -> Result<Bytes, PasteError> {
         let reader: Box<dyn Read> = match coding {
             ContentCoding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&body[..])),
             // HTTP's deflate is zlib-wrapped, but some clients send the raw stream.
@@ -202,11 +201,12 @@ async fn decode(
         if text.len() > limit {
             return Err(too_large(limit));
         }
-        Ok(text)
+        // The text carries the room, so it is given back only once the text is freed, even
+        // when nobody waits for it any more (the client reset).
+        Ok(holding(Bytes::from(text), room))
     })
     .await
-    .map_err(|err| PasteError::BodyRead(format!("decoding was interrupted: {err}")))??;
-    Ok(Bytes::from(decoded))
+    .map_err(|err| PasteError::BodyRead(format!("decoding was interrupted: {err}")))?
 }
 
 /// RFC 1950: compression method 8 in the low nibble, and a check value making the first
