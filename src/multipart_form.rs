@@ -58,46 +58,91 @@ pub fn boundary(parameters: &str) -> Result<String, FormError> {
     }
 }
 
-/// Every part of the form up to its closing boundary, in order. A form malformed anywhere
-/// is refused whole, as Go's `ParseMultipartForm` refuses it.
-pub fn parts(body: &Bytes, boundary: &str) -> Result<Vec<FormPart>, FormError> {
-    let dash_boundary = [b"--", boundary.as_bytes()].concat();
-    let mut newline: &[u8] = b"\r\n";
-    let mut parts = Vec::new();
-    let mut position = 0;
-    let mut expect_new_part = false;
-    loop {
-        let Some(line) = next_line(body, position) else {
-            // The last line has no line end: only a closing boundary may end that way.
-            return if is_final_boundary(&body[position..], &dash_boundary, newline) {
-                Ok(parts)
-            } else {
-                Err(FormError::Unterminated)
+/// Every part of the form up to its closing boundary, in order, one at a time: a form of
+/// many tiny parts costs no more memory than its body. A form malformed anywhere is refused
+/// whole, as Go's `ParseMultipartForm` refuses it, so a caller reads the parts to the end
+/// (an error ends them).
+pub fn parts<'a>(body: &'a Bytes, boundary: &str) -> Parts<'a> {
+    Parts {
+        body,
+        dash_boundary: [b"--", boundary.as_bytes()].concat(),
+        newline: b"\r\n",
+        position: 0,
+        expect_new_part: false,
+        read_one: false,
+        done: false,
+    }
+}
+
+/// The parts of a form: see `parts`.
+pub struct Parts<'a> {
+    body: &'a Bytes,
+    dash_boundary: Vec<u8>,
+    newline: &'static [u8],
+    position: usize,
+    expect_new_part: bool,
+    read_one: bool,
+    done: bool,
+}
+
+impl Iterator for Parts<'_> {
+    type Item = Result<FormPart, FormError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let next = self.next_part();
+        if !matches!(next, Some(Ok(_))) {
+            self.done = true;
+        }
+        next
+    }
+}
+
+impl Parts<'_> {
+    fn next_part(&mut self) -> Option<Result<FormPart, FormError>> {
+        let body = self.body;
+        let dash_boundary = &self.dash_boundary[..];
+        loop {
+            let Some(line) = next_line(body, self.position) else {
+                // The last line has no line end: only a closing boundary may end that way.
+                let rest = &body[self.position..];
+                return if is_final_boundary(rest, dash_boundary, self.newline) {
+                    None
+                } else {
+                    Some(Err(FormError::Unterminated))
+                };
             };
-        };
-        position += line.len();
-        if is_delimiter_line(line, &dash_boundary, &mut newline, parts.is_empty()) {
-            let (part, end) = read_part(body, position, &dash_boundary, newline)?;
-            parts.push(part);
-            position = end;
-            expect_new_part = false;
-            continue;
+            self.position += line.len();
+            if is_delimiter_line(line, dash_boundary, &mut self.newline, !self.read_one) {
+                self.read_one = true;
+                self.expect_new_part = false;
+                return Some(
+                    read_part(body, self.position, dash_boundary, self.newline).map(
+                        |(part, end)| {
+                            self.position = end;
+                            part
+                        },
+                    ),
+                );
+            }
+            if is_final_boundary(line, dash_boundary, self.newline) {
+                return None;
+            }
+            if self.expect_new_part {
+                return Some(Err(FormError::StrayText));
+            }
+            if !self.read_one {
+                continue; // the preamble
+            }
+            // The line end between a part's contents and the next boundary line.
+            if line == self.newline {
+                self.expect_new_part = true;
+                continue;
+            }
+            return Some(Err(FormError::StrayText));
         }
-        if is_final_boundary(line, &dash_boundary, newline) {
-            return Ok(parts);
-        }
-        if expect_new_part {
-            return Err(FormError::StrayText);
-        }
-        if parts.is_empty() {
-            continue; // the preamble
-        }
-        // The line end between a part's contents and the next boundary line.
-        if line == newline {
-            expect_new_part = true;
-            continue;
-        }
-        return Err(FormError::StrayText);
     }
 }
 
@@ -394,7 +439,8 @@ mod tests {
 
     fn read(body: &str, boundary: &str) -> Result<Vec<(Option<FieldKind>, String)>, FormError> {
         let body = Bytes::copy_from_slice(body.as_bytes());
-        Ok(parts(&body, boundary)?
+        Ok(parts(&body, boundary)
+            .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .map(|part| {
                 (

@@ -570,30 +570,33 @@ fn form_data_parameters(req: &HttpRequest) -> Option<&str> {
 
 /// LogPaste's rule: the first value of any text field, else the first file. Blank text
 /// fields are passed over: a form with an empty text box and a chosen file uploads the file.
-/// A text field, or the first file, past the paste limit makes the upload too large.
+/// A text field, or the first file, past the paste limit makes the upload too large. The
+/// parts are looked at one by one and let go, and the form is read to its end even once the
+/// answer is known: malformed anywhere, it is refused.
 fn first_form_value(form: &Bytes, boundary: &str, limit: usize) -> Result<Bytes, PasteError> {
-    let parts = multipart_form::parts(form, boundary)
-        .map_err(|err| PasteError::MalformedMultipart(err.to_string()))?;
+    let mut answer: Option<Result<Bytes, PasteError>> = None;
     let mut first_file: Option<Bytes> = None;
     let mut saw_blank_text = false;
-    for part in parts {
-        let Some(kind) = part.field else {
-            continue; // no form field: skipped, as by Go's reader
+    for part in multipart_form::parts(form, boundary) {
+        let part = part.map_err(|err| PasteError::MalformedMultipart(err.to_string()))?;
+        let Some(kind) = part.field.filter(|_| answer.is_none()) else {
+            continue; // no form field (skipped, as by Go's reader), or the answer is known
         };
         let oversize = part.contents.len() > limit;
         match kind {
-            FieldKind::Text if oversize => return Err(too_large(limit)),
+            FieldKind::Text if oversize => answer = Some(Err(too_large(limit))),
             FieldKind::Text if is_blank(&part.contents) => saw_blank_text = true,
-            FieldKind::Text => return Ok(part.contents),
+            FieldKind::Text => answer = Some(Ok(part.contents)),
             FieldKind::File if first_file.is_some() => {} // later files are not the paste
-            FieldKind::File if oversize => return Err(too_large(limit)),
+            FieldKind::File if oversize => answer = Some(Err(too_large(limit))),
             FieldKind::File => first_file = Some(part.contents),
         }
     }
-    match first_file {
-        Some(file) => Ok(file),
-        None if saw_blank_text => Err(PasteError::EmptyBody),
-        None => Err(PasteError::NoFormField),
+    match (answer, first_file) {
+        (Some(answer), _) => answer,
+        (None, Some(file)) => Ok(file),
+        (None, None) if saw_blank_text => Err(PasteError::EmptyBody),
+        (None, None) => Err(PasteError::NoFormField),
     }
 }
 
