@@ -294,41 +294,92 @@ fn ends_a_boundary(after: &[u8]) -> bool {
 }
 
 /// Go's `Part.FormName` and `Part.FileName`: a field needs a `form-data` disposition with a
-/// non-empty name; it is a file when it names a non-empty file name.
+/// non-empty name; it is a file when it names a non-empty file name. Either may be given
+/// RFC 2231's way (`name*=UTF-8''...`, `filename*0=...`), which `mime.ParseMediaType` reads.
 fn field_kind(headers: &HashMap<String, String>) -> Option<FieldKind> {
     let disposition = headers.get("content-disposition")?;
-    let (kind, parameters) =
-        disposition.split_at(disposition.find(';').unwrap_or(disposition.len()));
-    if !kind.trim().eq_ignore_ascii_case("form-data") {
+    let kind = disposition.split(';').next().unwrap_or_default();
+    if !kind.trim().eq_ignore_ascii_case(FORM_DATA) {
         return None;
     }
-    // Parameters that do not parse leave the part without a name, as in Go.
-    let parameters = parse_parameters(parameters)?;
-    if parameters.get("name").is_none_or(|name| name.is_empty()) {
+    // Go cuts the parameters off after as many bytes as the trimmed type has. Parameters
+    // that do not parse leave the part without a name, as in Go.
+    let parameters = parse_parameters(disposition.get(FORM_DATA.len()..)?)?;
+    let named = |key: &str| parameters.get(key).is_some_and(|value| !value.is_empty());
+    if !named("name") {
         return None;
     }
-    let file_name = parameters
-        .get("filename*")
-        .and_then(|encoded| decode_rfc2231(encoded))
-        .or_else(|| {
-            parameters
-                .get("filename")
-                .map(|name| name.as_bytes().to_vec())
-        })
-        .or_else(|| continued_file_name(&parameters));
-    match file_name {
-        Some(name) if !name.is_empty() => Some(FieldKind::File),
-        _ => Some(FieldKind::Text),
-    }
+    Some(if named("filename") {
+        FieldKind::File
+    } else {
+        FieldKind::Text
+    })
 }
 
-/// RFC 2231 continuations (`filename*0=...; filename*1=...`), which Go joins: only whether
-/// they name something matters here.
-fn continued_file_name(parameters: &HashMap<String, String>) -> Option<Vec<u8>> {
-    let first = parameters
-        .get("filename*0")
-        .or_else(|| parameters.get("filename*0*"))?;
-    Some(first.as_bytes().to_vec())
+const FORM_DATA: &str = "form-data";
+
+/// `; key=value; key="quoted value"` as Go's `mime.ParseMediaType` reads parameters: keys
+/// lower-cased, values a token or a quoted string, white space (Unicode's) around them, a
+/// trailing `;` allowed, a key given twice refused. RFC 2231's pieces of a
+/// parameter (`key*`, encoded; `key*0`, `key*1*`..., continued) are joined into `key`,
+/// replacing a plain `key`. `None` when they do not parse.
+fn parse_parameters(text: &str) -> Option<HashMap<String, String>> {
+    let blank = char::is_whitespace; // Go's unicode.IsSpace
+    let mut parameters: HashMap<String, String> = HashMap::new();
+    let mut pieces: HashMap<String, HashMap<String, String>> = HashMap::new();
+    let mut rest = text.trim_start_matches(blank);
+    while !rest.is_empty() {
+        rest = rest.strip_prefix(';')?.trim_start_matches(blank);
+        if rest.trim_end_matches(blank).is_empty() {
+            break; // a trailing ';'
+        }
+        let (key, after_key) = take_token(rest);
+        if key.is_empty() {
+            return None;
+        }
+        let after_equals = after_key
+            .trim_start_matches(blank)
+            .strip_prefix('=')?
+            .trim_start_matches(blank);
+        let (value, after_value) = take_value(after_equals)?;
+        let key = key.to_ascii_lowercase();
+        let map = match key.split_once('*') {
+            Some((base, _)) => pieces.entry(base.to_owned()).or_default(),
+            None => &mut parameters,
+        };
+        if map.insert(key, value).is_some() {
+            return None; // Go 1.19 refuses a key given twice, even with the same value
+        }
+        rest = after_value.trim_start_matches(blank);
+    }
+    for (base, pieces) in pieces {
+        if let Some(encoded) = pieces.get(&format!("{base}*")) {
+            if let Some(decoded) = decode_rfc2231(encoded) {
+                parameters.insert(base, String::from_utf8_lossy(&decoded).into_owned());
+            }
+            continue;
+        }
+        let mut joined = Vec::new();
+        let mut any = false;
+        for n in 0.. {
+            if let Some(plain) = pieces.get(&format!("{base}*{n}")) {
+                joined.extend_from_slice(plain.as_bytes());
+            } else if let Some(encoded) = pieces.get(&format!("{base}*{n}*")) {
+                let decoded = match n {
+                    0 => decode_rfc2231(encoded),
+                    _ => percent_decode(encoded),
+                };
+                joined.extend(decoded.unwrap_or_default());
+            } else {
+                break;
+            }
+            any = true;
+        }
+        if any {
+            parameters.insert(base, String::from_utf8_lossy(&joined).into_owned());
+        }
+    }
+    Some(parameters)
 }
 
 /// `charset'language'percent-encoded`, for the charsets Go decodes (UTF-8 and US-ASCII).
@@ -340,14 +391,19 @@ fn decode_rfc2231(encoded: &str) -> Option<Vec<u8>> {
     if !charset.eq_ignore_ascii_case("utf-8") && !charset.eq_ignore_ascii_case("us-ascii") {
         return None;
     }
+    percent_decode(text)
+}
+
+/// `%` and two hex digits for a byte; `None` when a `%` is not so followed.
+fn percent_decode(text: &str) -> Option<Vec<u8>> {
     let bytes = text.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
             let hex = bytes.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            decoded.push(u8::from_str_radix(hex, 16).ok()?);
+            let digit = |b: u8| (b as char).to_digit(16);
+            decoded.push((digit(hex[0])? * 16 + digit(hex[1])?) as u8);
             i += 3;
         } else {
             decoded.push(bytes[i]);
@@ -355,34 +411,6 @@ fn decode_rfc2231(encoded: &str) -> Option<Vec<u8>> {
         }
     }
     Some(decoded)
-}
-
-/// `; key=value; key="quoted value"` as Go's `mime.ParseMediaType` reads parameters: keys
-/// lower-cased, values a token or a quoted string, a trailing `;` allowed, a key given
-/// twice refused. `None` when they do not parse.
-fn parse_parameters(text: &str) -> Option<HashMap<String, String>> {
-    let mut parameters = HashMap::new();
-    let mut rest = text.trim_start_matches([' ', '\t']);
-    while !rest.is_empty() {
-        rest = rest.strip_prefix(';')?.trim_start_matches([' ', '\t']);
-        if rest.trim_matches([' ', '\t']).is_empty() {
-            break; // a trailing ';'
-        }
-        let (key, after_key) = take_token(rest);
-        if key.is_empty() {
-            return None;
-        }
-        let after_equals = after_key
-            .trim_start_matches([' ', '\t'])
-            .strip_prefix('=')?
-            .trim_start_matches([' ', '\t']);
-        let (value, after_value) = take_value(after_equals)?;
-        if parameters.insert(key.to_ascii_lowercase(), value).is_some() {
-            return None;
-        }
-        rest = after_value.trim_start_matches([' ', '\t']);
-    }
-    Some(parameters)
 }
 
 const TSPECIALS: &[u8] = b"()<>@,;:\\\"/[]?=";
@@ -555,6 +583,34 @@ mod tests {
         }
         // The closing boundary alone is a form with no parts.
         assert_eq!(read("--b--", "b").unwrap(), []);
+    }
+
+    #[test]
+    fn parameters_as_go_parses_them() {
+        let kind = |disposition: &str| {
+            let form = format!("--b\r\nContent-Disposition: {disposition}\r\n\r\nx\r\n--b--");
+            read(&form, "b").unwrap()[0].0
+        };
+        // RFC 2231: encoded (`key*`) or continued (`key*0`, `key*1*`) pieces make the key,
+        // in place of a plain one; a piece that does not decode makes it empty.
+        assert_eq!(kind("form-data; name*=utf-8''%C3%A9"), TEXT);
+        assert_eq!(kind("form-data; name*=iso-8859-1''a"), None);
+        assert_eq!(kind("form-data; name*0=a; name*1*=%41"), TEXT);
+        assert_eq!(kind("form-data; name=a; filename*0*=utf-8''%41.log"), FILE);
+        assert_eq!(
+            kind("form-data; name=a; filename=x; filename*0*=utf-8''"),
+            TEXT
+        );
+        assert_eq!(kind("form-data; name=a; filename*=utf-8''%+1"), TEXT);
+        assert_eq!(
+            kind("form-data; name=a; filename*=utf-8''%zz; filename=x"),
+            FILE
+        );
+        // Unicode white space around parameters (a CR, a no-break space); a key twice.
+        assert_eq!(kind("form-data; name=a\r"), TEXT);
+        assert_eq!(kind("form-data;\u{a0}name=a"), TEXT);
+        assert_eq!(kind("form-data; name=a; name=a"), None);
+        assert_eq!(boundary("; boundary*=utf-8''x%41").unwrap(), "xA");
     }
 
     #[test]

@@ -858,3 +858,22 @@ async fn stalled_uploads_cut_off_for_a_waiting_one() -> usize {
     }
     cut_off
 }
+
+/// Parameters named RFC 2231's way are read as Go's `mime.ParseMediaType` reads them (it
+/// joins `name*=UTF-8''...` into the name): urllib3 before 1.25 (Python `requests`) sends a
+/// field with a non-ASCII name so. Such a field was taken for a nameless part and skipped,
+/// and the form refused with 400 (no form field) where LogPaste stored it.
+#[tokio::test]
+async fn a_field_named_the_rfc_2231_way_is_a_field() {
+    let app = spawn_app().await;
+    let back = app
+        .post_raw_form_and_read_back(
+            "--XyZ\r\n\
+             Content-Disposition: form-data; name*=utf-8''journal%C3%A9\r\n\
+             \r\n\
+             log line\r\n\
+             --XyZ--\r\n",
+        )
+        .await;
+    assert_eq!(back, b"log line");
+}
