@@ -147,6 +147,17 @@ children_of() {
   cat /proc/"$1"/task/*/children 2>/dev/null || true
 }
 
+# Whether any of these PIDs is still a process: not gone, and not a zombie (an app that has
+# exited but that a hung Litestream has not reaped still answers kill -0).
+any_running() {
+  for pid in "$@"; do
+    stat=$(cat /proc/"$pid"/stat 2>/dev/null) || continue
+    state=${stat##*) }
+    [ "${state%% *}" = Z ] || return 0
+  done
+  return 1
+}
+
 # A stopped Litestream is done within the app's 10 s for its requests plus its own last
 # sync (shutdown-sync-timeout: 5s). One that is still there after LITESTREAM_STOP_LIMIT
 # seconds hangs (seen once, on a machine loaded far past its cores: it waited for the app
@@ -169,14 +180,14 @@ stop_watchdog() {
     kill -TERM $apps 2>/dev/null || true
     for _ in 1 2 3 4; do
       # shellcheck disable=SC2086
-      kill -0 $apps 2>/dev/null || break
+      any_running $apps || break
       sleep 0.5
     done
     # An app still there is hung too. Killed, it loses nothing acknowledged (each paste was
     # committed before its answer), and it cannot write after the last pass: outside a PID
     # namespace nothing else would end it once we exit.
     # shellcheck disable=SC2086
-    if kill -0 $apps 2>/dev/null; then
+    if any_running $apps; then
       log "WARNING: the app has not stopped 2s after its own stop signal: killing it"
       # shellcheck disable=SC2086
       kill -KILL $apps 2>/dev/null || true

@@ -244,6 +244,11 @@ async fn a_litestream_that_hangs_on_a_stop_is_killed_and_the_last_pass_still_shi
         log.contains("INFO stopped"),
         "the app was stopped, not killed with Litestream:\n{log}"
     );
+    // Stopped, the app is a zombie until its frozen parent goes: not a hung app.
+    assert!(
+        !log.contains("the app has not stopped"),
+        "an app that stopped on its TERM is not reported hung:\n{log}"
+    );
     assert_in_bucket(&replica, &dir.path().join("check.db"), &[(id, body)], &log);
 }
 
