@@ -47,6 +47,10 @@ pub enum PasteError {
     Storage(#[source] StoreError),
     #[error("the server is out of disk space: the paste was not stored")]
     StorageFull,
+    /// Work handed to a blocking thread did not finish (the server is stopping, or a bug
+    /// made it panic): our failure, never the client's.
+    #[error("the upload could not be processed; please try again")]
+    Interrupted,
 }
 
 fn plural_s(count: &u32) -> &'static str {
@@ -90,7 +94,7 @@ impl ResponseError for PasteError {
             PasteError::UploadTimeout(_) | PasteError::TooSlow => StatusCode::REQUEST_TIMEOUT,
             PasteError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             PasteError::NotFound => StatusCode::NOT_FOUND,
-            PasteError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+            PasteError::Storage(_) | PasteError::Interrupted => StatusCode::SERVICE_UNAVAILABLE,
             PasteError::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             PasteError::Busy { .. } | PasteError::SendBusy { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE

@@ -9,8 +9,11 @@
 //! - A file is a part whose disposition names a file (`filename`, or RFC 2231's
 //!   `filename*`); any other named part is a text field.
 //!
-//! Not copied: Go decodes parts sent with `Content-Transfer-Encoding: quoted-printable`,
-//! which RFC 7578 forbids senders to use; such a part is taken as it was sent.
+//! Not copied:
+//! - Go decodes parts sent with `Content-Transfer-Encoding: quoted-printable`, which RFC 7578
+//!   forbids senders to use; such a part is taken as it was sent.
+//! - Go takes a body that ends inside a part's headers for the end of the form, and keeps
+//!   the parts before it; we refuse it as unterminated (the upload was cut short).
 //!
 //! The body is read whole first (it is capped by the caller), so each part is a slice of it.
 

@@ -100,7 +100,20 @@ pub async fn post_paste(
         Err(PasteError::TooLarge { .. }) => return Err(too_large(limit)),
         read => read?,
     };
-    let body = first_form_value(&form, &boundary, limit)?;
+    // Parsed on a blocking thread: a crafted form of many tiny parts takes its time (about a
+    // second for 64 MiB of them), which must not stall the worker's other connections. The
+    // thread, then the paste, hold the room: the client may reset meanwhile.
+    let parse_room = room.clone();
+    let body = web::block(move || {
+        let held = parse_room;
+        let form = form; // dropped before `held`: locals go in reverse order
+        first_form_value(&form, &boundary, limit).map(|body| holding(body, held.clone()))
+    })
+    .await
+    .map_err(|err| {
+        tracing::error!(error = %err, "parsing a form was interrupted");
+        PasteError::Interrupted
+    })??;
     answer_link(&req, &state, body, room).await
 }
 
@@ -206,7 +219,10 @@ async fn decode(
         Ok(holding(Bytes::from(text), room))
     })
     .await
-    .map_err(|err| PasteError::BodyRead(format!("decoding was interrupted: {err}")))?
+    .map_err(|err| {
+        tracing::error!(error = %err, "decoding an upload was interrupted");
+        PasteError::Interrupted
+    })?
 }
 
 /// RFC 1950: compression method 8 in the low nibble, and a check value making the first
