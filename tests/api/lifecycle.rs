@@ -4,6 +4,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::{
     binary_command, free_port, get_on_a_small_window, spawn_binary, with_open_file_limit,
+    WriteLockHolder,
 };
 
 /// A stop that comes the moment the port opens (a container stopped right after its start)
@@ -440,34 +441,13 @@ fn ports_for_child_processes_are_outside_the_ephemeral_range_and_held() {
 /// stays taken until the writer is done with the body; afterwards it all comes back.
 #[tokio::test]
 async fn uploads_whose_clients_reset_keep_their_room_until_the_writer_is_done() {
-    use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("store.db");
     let port = free_port();
     let app = spawn_binary(binary_command(&db, port), &db, port).await;
 
     // Another process takes the write lock: the writer waits (up to 5 s) to commit.
-    let marker = dir.path().join("lock-taken");
-    let mut holder = std::process::Command::new("sqlite3")
-        .arg(&db)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("the sqlite3 CLI runs (scripts/setup installs it)");
-    let mut commands = holder.stdin.take().unwrap();
-    writeln!(
-        commands,
-        "BEGIN IMMEDIATE;\n.shell touch '{}'",
-        marker.display()
-    )
-    .unwrap();
-    commands.flush().unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !marker.exists() {
-        assert!(std::time::Instant::now() < deadline, "no lock holder");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let holder = WriteLockHolder::take(&db).await;
 
     // 64 uploads of 2 MiB, 16 at a time, each reset once its body is sent.
     let body = std::sync::Arc::new({
@@ -498,9 +478,7 @@ async fn uploads_whose_clients_reset_keep_their_room_until_the_writer_is_done() 
     });
     futures_util::future::join_all(senders).await;
     let peak = peak_rss_mib(app.pid());
-    writeln!(commands, "ROLLBACK;\n.quit").unwrap();
-    drop(commands);
-    holder.wait().unwrap();
+    holder.release();
 
     // Every byte of room came back: a 2 MiB upload from a client that waits is stored.
     let upload = tokio::time::timeout(

@@ -1,7 +1,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::common::{spawn_app, spawn_app_with, AppOptions};
+use crate::common::{spawn_app, spawn_app_with, AppOptions, WriteLockHolder};
 
 fn sqlite3(db: &std::path::Path, sql: &str) -> String {
     let output = Command::new("sqlite3")
@@ -155,20 +155,10 @@ async fn healthz_answers_200_while_the_database_answers_and_503_when_it_does_not
     assert_eq!(ok.text().await.unwrap(), "ok\n");
 
     // Another process holds the write lock: uploads would stall, so the check must fail.
-    let marker = app.db_path.with_file_name("lock-taken");
-    let mut holder = Command::new("sqlite3")
-        .arg(&app.db_path)
-        .arg("BEGIN IMMEDIATE; INSERT INTO entries VALUES ('lockLock', '', 'x');")
-        .arg(format!(".shell touch '{}' && sleep 8", marker.display()))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_lock_holder(&marker).await;
+    let holder = WriteLockHolder::take(&app.db_path).await;
     let down = app.get("/healthz").await;
     let status = down.status();
-    let _ = holder.kill();
-    let _ = holder.wait();
+    holder.release();
     assert_eq!(status, 503);
     assert_eq!(down.text().await.unwrap(), "database unavailable\n");
 
@@ -460,7 +450,6 @@ async fn files_removed_under_the_running_app_refuse_uploads_and_fail_the_health_
 /// the files are removed; then the lock is let go and the upload commits.
 #[tokio::test]
 async fn an_upload_committed_while_its_files_are_removed_is_not_acknowledged() {
-    use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("store.db");
     let app = spawn_app_with(AppOptions {
@@ -470,23 +459,7 @@ async fn an_upload_committed_while_its_files_are_removed_is_not_acknowledged() {
     .await;
     app.put_ok("before the removal").await;
 
-    let marker = dir.path().join("lock-taken");
-    let mut holder = Command::new("sqlite3")
-        .arg(&db)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut commands = holder.stdin.take().unwrap();
-    writeln!(
-        commands,
-        "BEGIN IMMEDIATE;\n.shell touch '{}'",
-        marker.display()
-    )
-    .unwrap();
-    commands.flush().unwrap();
-    wait_for_lock_holder(&marker).await;
+    let holder = WriteLockHolder::take(&db).await;
     let upload = tokio::spawn(
         app.client
             .put(format!("{}/", app.address))
@@ -500,9 +473,7 @@ async fn an_upload_committed_while_its_files_are_removed_is_not_acknowledged() {
     for suffix in ["", "-wal", "-shm"] {
         std::fs::remove_file(format!("{}{suffix}", db.display())).unwrap();
     }
-    writeln!(commands, "ROLLBACK;\n.quit").unwrap();
-    drop(commands);
-    holder.wait().unwrap();
+    holder.release();
 
     let response = upload.await.unwrap().unwrap();
     assert_eq!(response.status(), 503);
@@ -512,19 +483,6 @@ async fn an_upload_committed_while_its_files_are_removed_is_not_acknowledged() {
     );
     assert_eq!(app.get("/healthz").await.status(), 503);
     app.stop().await;
-}
-
-/// Waits (at most 10 s) until the `sqlite3` process holding the write lock has touched
-/// `marker`, which it does once its BEGIN IMMEDIATE has taken the lock.
-async fn wait_for_lock_holder(marker: &std::path::Path) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !marker.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the lock holder did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Bytes the file system holding `path` still has for an unprivileged writer.

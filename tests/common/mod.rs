@@ -427,3 +427,48 @@ pub async fn get_on_a_small_window(port: u16, id: &str, buffer: usize) -> tokio:
         .unwrap();
     stream
 }
+
+/// A `sqlite3` process holding the database's write lock (`BEGIN IMMEDIATE`) until
+/// `release`: the writer then waits (up to 5 s) to commit, as behind a Litestream checkpoint.
+pub struct WriteLockHolder {
+    process: Child,
+    commands: std::process::ChildStdin,
+}
+
+impl WriteLockHolder {
+    /// Starts the holder and waits (at most 10 s) until it has the lock: it touches a
+    /// marker file beside the database once its BEGIN IMMEDIATE has succeeded.
+    pub async fn take(db: &Path) -> Self {
+        use std::io::Write;
+        let marker = db.with_file_name("lock-taken");
+        let mut process = Command::new("sqlite3")
+            .arg(db)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the sqlite3 CLI runs (scripts/setup installs it)");
+        let mut commands = process.stdin.take().expect("sqlite3's stdin");
+        writeln!(
+            commands,
+            "BEGIN IMMEDIATE;\n.shell touch '{}'",
+            marker.display()
+        )
+        .expect("commands sent to sqlite3");
+        commands.flush().expect("commands sent to sqlite3");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !marker.exists() {
+            assert!(Instant::now() < deadline, "the lock holder did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Self { process, commands }
+    }
+
+    /// Lets the lock go and waits for the process to end.
+    pub fn release(mut self) {
+        use std::io::Write;
+        writeln!(self.commands, "ROLLBACK;\n.quit").expect("commands sent to sqlite3");
+        drop(self.commands);
+        self.process.wait().expect("sqlite3 ended");
+    }
+}
