@@ -450,29 +450,13 @@ async fn uploads_whose_clients_reset_keep_their_room_until_the_writer_is_done() 
     let holder = WriteLockHolder::take(&db).await;
 
     // 64 uploads of 2 MiB, 16 at a time, each reset once its body is sent.
-    let body = std::sync::Arc::new({
-        let mut request = format!(
-            "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
-            2 * 1024 * 1024
-        )
-        .into_bytes();
-        request.resize(request.len() + 2 * 1024 * 1024, b'r');
-        request
-    });
+    let request = raw_put("", &vec![b'r'; 2 * 1024 * 1024]);
     let senders = (0..16).map(|_| {
-        let body = body.clone();
+        let request = request.clone();
         async move {
             for _ in 0..4 {
-                let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-                    .await
-                    .unwrap();
-                stream.write_all(&body).await.unwrap();
                 // Time for the server to read the body in (a few ms) and queue it.
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                socket2::SockRef::from(&stream)
-                    .set_linger(Some(Duration::ZERO))
-                    .unwrap();
-                drop(stream); // RST
+                send_then_reset(port, &request, Duration::from_millis(200)).await;
             }
         }
     });
@@ -493,6 +477,31 @@ async fn uploads_whose_clients_reset_keep_their_room_until_the_writer_is_done() 
         peak < 100,
         "peak RSS {peak} MiB with 64 reset uploads of 2 MiB queued behind a lock"
     );
+}
+
+/// A whole `PUT /` request with these extra header lines and body, to send on a raw socket.
+fn raw_put(headers: &str, body: &[u8]) -> std::sync::Arc<Vec<u8>> {
+    let mut request = format!(
+        "PUT / HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    std::sync::Arc::new(request)
+}
+
+/// Sends `request` on a new connection, waits `before_reset`, then resets it (RST): the
+/// server's handler is dropped at once, whatever it was doing.
+async fn send_then_reset(port: u16, request: &[u8], before_reset: Duration) {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stream.write_all(request).await.unwrap();
+    tokio::time::sleep(before_reset).await;
+    socket2::SockRef::from(&stream)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(stream);
 }
 
 /// A gzip body is decoded on a thread of its own, which runs on when its client resets:
@@ -519,26 +528,13 @@ async fn compressed_uploads_whose_clients_reset_keep_their_room_while_decoding()
         encoder.write_all(&vec![b'z'; 64 * 1024 * 1024]).unwrap();
         encoder.finish().unwrap()
     };
-    let mut request = format!(
-        "PUT / HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
-        bomb.len()
-    )
-    .into_bytes();
-    request.extend_from_slice(&bomb);
-    let request = std::sync::Arc::new(request);
+    let request = raw_put("Content-Encoding: gzip\r\n", &bomb);
     let uploads = (0..24u64).map(|n| {
         let request = request.clone();
         async move {
             tokio::time::sleep(Duration::from_millis(3 * n)).await;
-            let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .unwrap();
-            stream.write_all(&request).await.unwrap();
             // Reset while the server decodes (64 MiB take it some 30-100 ms).
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            socket2::SockRef::from(&stream)
-                .set_linger(Some(Duration::ZERO))
-                .unwrap();
+            send_then_reset(port, &request, Duration::from_millis(5)).await;
         }
     });
     futures_util::future::join_all(uploads).await;
