@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use bytes::Bytes;
 
 /// One part of a form.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct FormPart {
     /// `None` when the part is no form field (see the module's notes).
     pub field: Option<FieldKind>,
@@ -37,6 +37,8 @@ pub enum FieldKind {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum FormError {
+    #[error("the Content-Type is not multipart/form-data")]
+    NotFormData,
     #[error("the Content-Type has no boundary parameter")]
     NoBoundary,
     #[error("the Content-Type's boundary is empty")]
@@ -51,8 +53,12 @@ pub enum FormError {
     StrayText,
 }
 
-/// The boundary named in a form's Content-Type parameters (`; boundary=...`, or nothing).
-pub fn boundary(parameters: &str) -> Result<String, FormError> {
+/// The boundary of a `multipart/form-data` Content-Type. As Go's `mime.ParseMediaType`: the
+/// type in any case, blanks around it allowed (`multipart/form-data ; boundary=b`), and no
+/// other subtype (`multipart/form-datax`).
+pub fn form_data_boundary(content_type: &str) -> Result<String, FormError> {
+    let parameters =
+        parameters_of(content_type, "multipart/form-data").ok_or(FormError::NotFormData)?;
     let parameters = parse_parameters(parameters).ok_or(FormError::BadParameters)?;
     match parameters.get("boundary") {
         None => Err(FormError::NoBoundary),
@@ -301,13 +307,8 @@ fn ends_a_boundary(after: &[u8]) -> bool {
 /// RFC 2231's way (`name*=UTF-8''...`, `filename*0=...`), which `mime.ParseMediaType` reads.
 fn field_kind(headers: &HashMap<String, String>) -> Option<FieldKind> {
     let disposition = headers.get("content-disposition")?;
-    let kind = disposition.split(';').next().unwrap_or_default();
-    if !kind.trim().eq_ignore_ascii_case(FORM_DATA) {
-        return None;
-    }
-    // Go cuts the parameters off after as many bytes as the trimmed type has. Parameters
-    // that do not parse leave the part without a name, as in Go.
-    let parameters = parse_parameters(disposition.get(FORM_DATA.len()..)?)?;
+    // Parameters that do not parse leave the part without a name, as in Go.
+    let parameters = parse_parameters(parameters_of(disposition, "form-data")?)?;
     let named = |key: &str| parameters.get(key).is_some_and(|value| !value.is_empty());
     if !named("name") {
         return None;
@@ -319,7 +320,14 @@ fn field_kind(headers: &HashMap<String, String>) -> Option<FieldKind> {
     })
 }
 
-const FORM_DATA: &str = "form-data";
+/// The parameters of a header value (`type; key=value...`) whose type, before any `;` and
+/// trimmed, is `expected` in any case (Go's `mime.ParseMediaType` splits them so).
+fn parameters_of<'a>(value: &'a str, expected: &str) -> Option<&'a str> {
+    let kind = value.split(';').next().unwrap_or_default();
+    kind.trim()
+        .eq_ignore_ascii_case(expected)
+        .then(|| &value[kind.len()..])
+}
 
 /// `; key=value; key="quoted value"` as Go's `mime.ParseMediaType` reads parameters: keys
 /// lower-cased, values a token or a quoted string, white space (Unicode's) around them, a
@@ -480,6 +488,11 @@ mod tests {
                 )
             })
             .collect())
+    }
+
+    /// The boundary of a form Content-Type with these parameters.
+    fn boundary(parameters: &str) -> Result<String, FormError> {
+        form_data_boundary(&format!("multipart/form-data{parameters}"))
     }
 
     const TEXT: Option<FieldKind> = Some(FieldKind::Text);

@@ -16,7 +16,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::client_addr;
 use crate::error::PasteError;
 use crate::id;
-use crate::multipart_form::{self, FieldKind};
+use crate::multipart_form::{self, FieldKind, FormError};
 use crate::paste_bytes::PasteBytes;
 use crate::rate_limit::Decision;
 use crate::startup::AppState;
@@ -40,8 +40,6 @@ const BUSY_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// A form's body may pass the paste limit by this much: boundaries, part headers and other
 /// small fields. Past it the upload is too large, as LogPaste capped the whole body.
 const FORM_FRAMING_ALLOWANCE: usize = 64 * 1024;
-/// The media type `POST /` takes, matched case-insensitively.
-const FORM_DATA_TYPE: &str = "multipart/form-data";
 /// Pastes never change: browsers and proxies may keep them for a year.
 const PASTE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 /// A pasted HTML or SVG file must never run in our origin.
@@ -65,7 +63,7 @@ pub async fn put_paste(
     let coding = content_coding(&req)?;
     let room = wait_for_room(&state, bytes_to_hold(coding, declared, limit)).await?;
     let body = read_body(payload, &state, coding, limit, expected, &room).await?;
-    let id = store_paste(&state, body, room).await?;
+    let id = store_paste(&state, body).await?;
     // A newline after the JSON, as Go's encoder wrote it: `curl -T` output ends its line.
     let mut json = serde_json::json!({ "id": id }).to_string();
     json.push('\n');
@@ -81,11 +79,15 @@ pub async fn post_paste(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PasteError> {
     check_rate_limit(&req, &state)?;
-    let Some(parameters) = form_data_parameters(&req) else {
-        return Err(PasteError::NotMultipart);
-    };
-    let boundary = multipart_form::boundary(parameters)
-        .map_err(|err| PasteError::MalformedMultipart(err.to_string()))?;
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let boundary = multipart_form::form_data_boundary(content_type).map_err(|err| match err {
+        FormError::NotFormData => PasteError::NotMultipart,
+        err => PasteError::MalformedMultipart(err.to_string()),
+    })?;
     let limit = state.max_paste_bytes;
     let body_limit = limit + FORM_FRAMING_ALLOWANCE;
     let declared = declared_length(&req);
@@ -102,23 +104,19 @@ pub async fn post_paste(
     };
     // Parsed on a blocking thread: a crafted form of many tiny parts takes its time (about a
     // second for 64 MiB of them), which must not stall the worker's other connections. The
-    // thread, then the paste, hold the room: the client may reset meanwhile.
-    let parse_room = room.clone();
-    let body = web::block(move || {
-        let held = parse_room;
-        let form = form; // dropped before `held`: locals go in reverse order
-        first_form_value(&form, &boundary, limit).map(|body| holding(body, held.clone()))
-    })
-    .await
-    .map_err(|err| {
-        tracing::error!(error = %err, "parsing a form was interrupted");
-        PasteError::Interrupted
-    })??;
-    answer_link(&req, &state, body, room).await
+    // form holds the room, and so does the paste, a slice of it.
+    let body = web::block(move || first_form_value(&form, &boundary, limit))
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "parsing a form was interrupted");
+            PasteError::Interrupted
+        })??;
+    answer_link(&req, &state, body).await
 }
 
 /// A whole body of at most `cap` bytes (`expected` of them announced), read at the pace
-/// and within the deadline uploads must keep, then decoded from its Content-Encoding.
+/// and within the deadline uploads must keep, then decoded from its Content-Encoding. What
+/// it answers holds `room` until the last handle on its bytes is dropped.
 async fn read_body(
     payload: web::Payload,
     state: &web::Data<AppState>,
@@ -134,7 +132,7 @@ async fn read_body(
         with_deadline(cap, read_limited(raw, cap, expected)).await?,
         &too_slow,
     )?;
-    decode(coding, raw, cap, room.clone()).await
+    decode(coding, holding(raw, room.clone()), cap, room.clone()).await
 }
 
 /// Stores a form's paste and answers its URL.
@@ -142,9 +140,8 @@ async fn answer_link(
     req: &HttpRequest,
     state: &AppState,
     body: Bytes,
-    room: UploadRoom,
 ) -> Result<HttpResponse, PasteError> {
-    let id = store_paste(state, body, room).await?;
+    let id = store_paste(state, body).await?;
     let url = format!(
         "{}/{id}\n",
         client_addr::base_url(req, state.config.behind_proxy)
@@ -183,7 +180,8 @@ fn content_coding(req: &HttpRequest) -> Result<ContentCoding, PasteError> {
 
 /// The text a compressed body carries, at most `limit` bytes of it: the output is capped as
 /// it is produced, so a small bomb cannot take memory (or the disk) before the limit bites.
-/// The decoding thread, then the text, hold `room` too: it runs on if the client resets.
+/// The body holds its room while it is decoded (the thread runs on if the client resets),
+/// and the text holds it after.
 async fn decode(
     coding: ContentCoding,
     body: Bytes,
@@ -386,23 +384,21 @@ fn check_rate_limit(req: &HttpRequest, state: &AppState) -> Result<(), PasteErro
     }
 }
 
-/// Stores the paste; its room in the upload budget goes with it into the writer's queue.
-async fn store_paste(
-    state: &AppState,
-    body: Bytes,
-    room: UploadRoom,
-) -> Result<String, PasteError> {
+/// Stores the paste; the room in the upload budget its bytes hold goes with them into the
+/// writer's queue.
+async fn store_paste(state: &AppState, body: Bytes) -> Result<String, PasteError> {
     if is_blank(&body) {
         return Err(PasteError::EmptyBody);
     }
-    Ok(state.store.insert(holding(body, room)).await?)
+    Ok(state.store.insert(body).await?)
 }
 
 /// Room in the upload budget, shared by whatever holds the upload's bytes (the handler, a
-/// decoding thread, the writer's queue) and given back when the last of them lets go. A
-/// client that resets its connection ends the handler at once, while its body may wait to
-/// be committed for seconds (another process holding the write lock): room given back with
-/// the handler let such uploads be read in without limit.
+/// decoding or parsing thread, the writer's queue: `read_body` attaches it to the bytes it
+/// answers) and given back when the last of them lets go. A client that resets its
+/// connection ends the handler at once, while its body may wait to be committed for seconds
+/// (another process holding the write lock): room given back with the handler let such
+/// uploads be read in without limit.
 type UploadRoom = Arc<Option<OwnedSemaphorePermit>>;
 
 /// The same bytes, keeping `room` taken until their last copy of the handle is dropped.
@@ -564,24 +560,6 @@ where
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
-}
-
-/// For a `multipart/form-data` request, its Content-Type's parameters (`; boundary=...`, or
-/// nothing). As Go's `mime.ParseMediaType`: the type in any case, spaces around it allowed
-/// (`multipart/form-data ; boundary=b`), and no other subtype (`multipart/form-datax`).
-fn form_data_parameters(req: &HttpRequest) -> Option<&str> {
-    let value = req
-        .headers()
-        .get(header::CONTENT_TYPE)?
-        .to_str()
-        .ok()?
-        .trim();
-    let media_type = value.get(..FORM_DATA_TYPE.len())?;
-    if !media_type.eq_ignore_ascii_case(FORM_DATA_TYPE) {
-        return None;
-    }
-    let parameters = value[FORM_DATA_TYPE.len()..].trim_start();
-    (parameters.is_empty() || parameters.starts_with(';')).then_some(parameters)
 }
 
 /// LogPaste's rule: the first value of any text field, else the first file. Blank text

@@ -4,7 +4,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::{
     binary_command, free_port, get_on_a_small_window, spawn_binary, with_open_file_limit,
-    WriteLockHolder,
+    BinaryApp, WriteLockHolder,
 };
 
 /// A stop that comes the moment the port opens (a container stopped right after its start)
@@ -304,9 +304,7 @@ fn peak_rss_mib(pid: i32) -> u64 {
 #[tokio::test]
 async fn a_burst_of_large_uploads_is_stored_whole_within_bounded_memory() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("store.db");
-    let port = free_port();
-    let app = spawn_binary(binary_command(&db, port), &db, port).await;
+    let app = spawn_binary_in(dir.path(), &[]).await;
     let body = |n: usize| {
         let line = format!("device {n:04} uploaded this line of its log\n");
         line.repeat(2 * 1024 * 1024 / line.len())
@@ -344,11 +342,7 @@ async fn a_burst_of_large_uploads_is_stored_whole_within_bounded_memory() {
 #[tokio::test]
 async fn clients_that_never_read_large_pastes_hold_bounded_memory() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("store.db");
-    let port = free_port();
-    let mut command = binary_command(&db, port);
-    command.args(["-maxsize", "16"]);
-    let app = spawn_binary(command, &db, port).await;
+    let app = spawn_binary_in(dir.path(), &["-maxsize", "16"]).await;
     let line = "a line of a large log that someone will want to read\n";
     let paste = line.repeat(12 * 1024 * 1024 / line.len());
     let response = app.put(paste.clone()).await;
@@ -358,7 +352,7 @@ async fn clients_that_never_read_large_pastes_hold_bounded_memory() {
 
     let mut stalled = Vec::new();
     for _ in 0..40 {
-        stalled.push(get_on_a_small_window(port, &id, 4096).await);
+        stalled.push(get_on_a_small_window(app.port, &id, 4096).await);
     }
     // Time for the server to take every request and fill every window it can.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -442,12 +436,10 @@ fn ports_for_child_processes_are_outside_the_ephemeral_range_and_held() {
 #[tokio::test]
 async fn uploads_whose_clients_reset_keep_their_room_until_the_writer_is_done() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("store.db");
-    let port = free_port();
-    let app = spawn_binary(binary_command(&db, port), &db, port).await;
+    let app = spawn_binary_in(dir.path(), &[]).await;
 
     // Another process takes the write lock: the writer waits (up to 5 s) to commit.
-    let holder = WriteLockHolder::take(&db).await;
+    let holder = WriteLockHolder::take(&app.db_path).await;
 
     // 64 uploads of 2 MiB, 16 at a time, each reset once its body is sent.
     let request = raw_put("", &vec![b'r'; 2 * 1024 * 1024]);
@@ -456,7 +448,7 @@ async fn uploads_whose_clients_reset_keep_their_room_until_the_writer_is_done() 
         async move {
             for _ in 0..4 {
                 // Time for the server to read the body in (a few ms) and queue it.
-                send_then_reset(port, &request, Duration::from_millis(200)).await;
+                send_then_reset(app.port, &request, Duration::from_millis(200)).await;
             }
         }
     });
@@ -477,6 +469,15 @@ async fn uploads_whose_clients_reset_keep_their_room_until_the_writer_is_done() 
         peak < 100,
         "peak RSS {peak} MiB with 64 reset uploads of 2 MiB queued behind a lock"
     );
+}
+
+/// The binary with these extra flags, on a fresh database in `dir`.
+async fn spawn_binary_in(dir: &std::path::Path, args: &[&str]) -> BinaryApp {
+    let db = dir.join("store.db");
+    let port = free_port();
+    let mut command = binary_command(&db, port);
+    command.args(args);
+    spawn_binary(command, &db, port).await
 }
 
 /// A whole `PUT /` request with these extra header lines and body, to send on a raw socket.
@@ -518,11 +519,7 @@ async fn send_then_reset(port: u16, request: &[u8], before_reset: Duration) {
 async fn compressed_uploads_whose_clients_reset_keep_their_room_while_decoding() {
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("store.db");
-    let port = free_port();
-    let mut command = binary_command(&db, port);
-    command.args(["-maxsize", "64"]);
-    let app = spawn_binary(command, &db, port).await;
+    let app = spawn_binary_in(dir.path(), &["-maxsize", "64"]).await;
     let bomb = {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         encoder.write_all(&vec![b'z'; 64 * 1024 * 1024]).unwrap();
@@ -534,7 +531,7 @@ async fn compressed_uploads_whose_clients_reset_keep_their_room_while_decoding()
         async move {
             tokio::time::sleep(Duration::from_millis(3 * n)).await;
             // Reset while the server decodes (64 MiB take it some 30-100 ms).
-            send_then_reset(port, &request, Duration::from_millis(5)).await;
+            send_then_reset(app.port, &request, Duration::from_millis(5)).await;
         }
     });
     futures_util::future::join_all(uploads).await;
@@ -579,11 +576,7 @@ async fn compressed_uploads_whose_clients_reset_keep_their_room_while_decoding()
 #[tokio::test]
 async fn a_form_of_many_tiny_parts_is_parsed_within_its_room() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("store.db");
-    let port = free_port();
-    let mut command = binary_command(&db, port);
-    command.args(["-maxsize", "64"]);
-    let app = spawn_binary(command, &db, port).await;
+    let app = spawn_binary_in(dir.path(), &["-maxsize", "64"]).await;
     let mut form = b"--b\r\n\r\n".repeat(64 * 1024 * 1024 / 7);
     form.extend_from_slice(
         b"--b\r\nContent-Disposition: form-data; name=_\r\n\r\nhello\r\n--b--\r\n",
