@@ -124,12 +124,21 @@ run_init_in_new_pid_namespace() {
 
 forward_stop_to_litestream() {
   interrupted=1
-  # Once is enough: Litestream takes a second signal as "skip the retries of the final
-  # sync". It passes the stop on to the app and waits for it.
   [ "$stop_forwarded" = 0 ] || return 0
   stop_forwarded=1
   stop_started=$(uptime_centis)
-  kill -TERM "$litestream_pid" 2>/dev/null || true
+  # The stop goes to the app, Litestream's child: Litestream sees it exit and makes its
+  # final sync, as it would after passing a signal of its own on to it. Not to Litestream:
+  # Heroku sends SIGTERM to every process of the dyno, Litestream included, and Litestream
+  # takes a second signal as "skip the retries of the final sync". Only before Litestream
+  # has started the app does the stop go to Litestream itself.
+  apps=$(children_of "$litestream_pid")
+  if [ -n "$apps" ]; then
+    # shellcheck disable=SC2086 # one PID per word
+    kill -TERM $apps 2>/dev/null || true
+  else
+    kill -TERM "$litestream_pid" 2>/dev/null || true
+  fi
   stop_watchdog &
 }
 

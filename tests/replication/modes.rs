@@ -570,3 +570,120 @@ fn a_system_folder_is_refused_and_a_folder_made_for_the_database_is_handed_over(
         "{stderr}"
     );
 }
+
+/// Stand-ins for Litestream and the app in the `litestream-exec` mode, each writing a line
+/// to its own file for every SIGTERM it receives. The Litestream stand-in does on a stop
+/// what Litestream 0.5 does: it passes its first signal on to the app, and exits once the
+/// app has exited; every other command (the restore) succeeds at once. The app stand-in
+/// stops a second after its first SIGTERM, as the app finishes its requests.
+struct SignalRecorders {
+    env: Vec<(&'static str, String)>,
+    litestream_signals: std::path::PathBuf,
+    app_signals: std::path::PathBuf,
+}
+
+fn signal_recorders(dir: &Path) -> SignalRecorders {
+    let litestream_signals = dir.join("litestream-signals");
+    let app_signals = dir.join("app-signals");
+    let litestream = dir.join("litestream-stand-in");
+    write_executable(
+        &litestream,
+        &format!(
+            r#"#!/bin/sh
+[ "$1" = replicate ] || exit 0
+while [ "$#" -gt 1 ] && [ "$1" != -exec ]; do shift; done
+forwarded=0
+on_term() {{
+  echo TERM >> '{log}'
+  if [ "$forwarded" = 0 ]; then forwarded=1; kill -TERM "$app" 2>/dev/null; fi
+}}
+trap on_term TERM
+$2 &
+app=$!
+while kill -0 "$app" 2>/dev/null; do wait "$app"; done
+"#,
+            log = litestream_signals.display()
+        ),
+    );
+    let app = dir.join("app-stand-in");
+    write_executable(
+        &app,
+        &format!(
+            "#!/bin/sh\ntrap 'echo TERM >> \"{log}\"; sleep 1; exit 0' TERM\n\
+             echo 'app stand-in running'\nwhile :; do sleep 0.1; done\n",
+            log = app_signals.display()
+        ),
+    );
+    SignalRecorders {
+        env: vec![
+            ("LITESTREAM_BIN", litestream.display().to_string()),
+            ("LOGPASTE_BIN", app.display().to_string()),
+        ],
+        litestream_signals,
+        app_signals,
+    }
+}
+
+fn signals_received(file: &Path) -> usize {
+    fs::read_to_string(file)
+        .map(|text| text.lines().count())
+        .unwrap_or(0)
+}
+
+async fn spawn_with_recorders(dir: &Path) -> (Stack, SignalRecorders) {
+    let recorders = signal_recorders(dir);
+    let mut config = StackConfig::new(&dir.join("data"), "s3://logpaste-modes/recorders");
+    config.env = recorders.env.clone();
+    let stack = Stack::spawn(&config, "stack");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !stack.process.log_text().contains("app stand-in running") {
+        assert!(
+            Instant::now() < deadline,
+            "the app stand-in never started:\n{}",
+            stack.process.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (stack, recorders)
+}
+
+/// Heroku stops a dyno by sending SIGTERM to every process in it: the entrypoint,
+/// Litestream and the app at once. Litestream takes a second signal as "skip the retries
+/// of the final sync", so the entrypoint must not add one of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_sent_to_every_process_reaches_litestream_once_in_the_litestream_exec_fallback() {
+    let dir = temp_dir();
+    let (mut stack, recorders) = spawn_with_recorders(dir.path()).await;
+    stack.process.signal_group("TERM");
+    let status = stack.process.wait_exit(Duration::from_secs(30)).await;
+    let log = stack.process.log_text();
+    assert!(status.success(), "a clean stop: {status}\n{log}");
+    assert_eq!(
+        signals_received(&recorders.litestream_signals),
+        1,
+        "Litestream got only the platform's SIGTERM:\n{log}"
+    );
+    assert!(signals_received(&recorders.app_signals) >= 1, "{log}");
+}
+
+/// Where only the entrypoint hears the stop (`docker stop` with `--init`, another init as
+/// PID 1), it stops the app; Litestream sees the app exit and stops by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_sent_to_the_entrypoint_alone_stops_the_app_and_then_litestream() {
+    let dir = temp_dir();
+    let (mut stack, recorders) = spawn_with_recorders(dir.path()).await;
+    stack.process.signal("TERM");
+    let status = stack.process.wait_exit(Duration::from_secs(30)).await;
+    let log = stack.process.log_text();
+    assert!(status.success(), "a clean stop: {status}\n{log}");
+    assert_eq!(
+        signals_received(&recorders.app_signals),
+        1,
+        "the entrypoint stopped the app:\n{log}"
+    );
+    assert_eq!(
+        signals_received(&recorders.litestream_signals),
+        0,
+        "Litestream stopped because the app did, with no signal:\n{log}"
+    );
+}
