@@ -147,6 +147,45 @@ async fn the_last_sync_gives_up_on_a_bucket_that_does_not_answer_and_says_so() {
     );
 }
 
+/// Under s6 as in litestream-exec mode, a stop whose last sync failed is not a clean one:
+/// the container exits 1 although the app stopped with 0, and the log says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_last_sync_under_s6_makes_the_container_exit_1() {
+    let dir = temp_dir();
+    let moto = Moto::start(dir.path()).await;
+    moto.create_bucket(supervision::BUCKET).await;
+    let http = http_client();
+    let mut supervised = supervision::start_supervised_with(
+        dir.path(),
+        &moto,
+        &[],
+        &dir.path().join("data"),
+        &[("LOGPASTE_FINAL_SYNC_TIMEOUT", "2".to_string())],
+    );
+    supervision::wait_healthy(&mut supervised).await;
+    put_paste(
+        &http,
+        &supervised.base_url,
+        b"written while the bucket is silent\n".to_vec(),
+    )
+    .await;
+
+    moto.freeze();
+    let status = supervision::stop_supervised(&mut supervised).await;
+    moto.thaw();
+    let log = supervised.svscan.log_text();
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "the failed last sync makes the exit code 1:\n{log}"
+    );
+    assert!(
+        log.contains("logpaste-final-sync: ERROR: the last sync failed or timed out")
+            && log.contains("the last sync failed: the container exits 1"),
+        "and the log says why:\n{log}"
+    );
+}
+
 /// What the platforms give a stop before SIGKILL: Fly.io's kill_timeout, Heroku's fixed
 /// 30 s, the recipes' Compose stop_grace_period.
 const PLATFORM_STOP_GRACE: Duration = Duration::from_secs(30);

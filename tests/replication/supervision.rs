@@ -262,6 +262,17 @@ fn lay_out_service_tree(dir: &Path) -> ServiceTree {
 }
 
 pub fn start_supervised(dir: &Path, moto: &Moto, app_args: &[&str], data_dir: &Path) -> Supervised {
+    start_supervised_with(dir, moto, app_args, data_dir, &[])
+}
+
+/// As `start_supervised`, with more environment variables for every service.
+pub fn start_supervised_with(
+    dir: &Path,
+    moto: &Moto,
+    app_args: &[&str],
+    data_dir: &Path,
+    extra_env: &[(&'static str, String)],
+) -> Supervised {
     let ServiceTree {
         scandir,
         results,
@@ -277,6 +288,7 @@ pub fn start_supervised(dir: &Path, moto: &Moto, app_args: &[&str], data_dir: &P
         ("LOGPASTE_ARGS", shell_quote(app_args)),
     ];
     env.extend(tree_env);
+    env.extend(extra_env.iter().cloned());
 
     // The oneshot first, exactly as its up file says.
     let mut restore = container_command(&system_tool("execlineb"), &env);
