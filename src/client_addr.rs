@@ -27,10 +27,12 @@ pub fn client_ip(
             .last()
             .and_then(parse_ip_with_optional_port)
         {
-            return Some(ip);
+            return Some(ip.to_canonical());
         }
     }
-    peer.map(|addr| addr.ip())
+    // An IPv4 client of the dual-stack listener arrives as `::ffff:a.b.c.d`: it is
+    // logged and keyed as the IPv4 address it is.
+    peer.map(|addr| addr.ip().to_canonical())
 }
 
 /// `203.0.113.7`, `203.0.113.7:4711`, `2001:db8::1`, `[2001:db8::1]:4711`.

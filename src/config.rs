@@ -96,8 +96,8 @@ pub struct Config {
     )]
     pub maxsize: u64,
 
-    /// Address to listen on.
-    #[arg(long, env = "LP_HOST", default_value = "0.0.0.0")]
+    /// Address to listen on; the default `::` takes IPv4 and IPv6, as LogPaste's `:PORT`.
+    #[arg(long, env = "LP_HOST", default_value = "::")]
     pub host: String,
 
     /// Port to listen on (0 picks a free one).

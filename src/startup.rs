@@ -1,6 +1,6 @@
 //! Wiring: open the store, bind the listener, build the HTTP server, stop gracefully.
 
-use std::net::TcpListener;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
 use actix_web::dev::{Server, ServerHandle, Service};
@@ -67,12 +67,15 @@ impl Application {
         // default action, which kills the process.
         let stop_signal = listen_for_stop_signals();
         let (store, store_closer) = Store::open(&config.db_path, config.replicated).await?;
-        let address = format!("{}:{}", config.host, config.port);
+        let address = match config.host.parse::<IpAddr>() {
+            Ok(ip) => SocketAddr::new(ip, config.port).to_string(),
+            Err(_) => format!("{}:{}", config.host, config.port),
+        };
         let bind_error = |source| StartupError::Bind {
             address: address.clone(),
             source,
         };
-        let listener = TcpListener::bind(&address).map_err(bind_error)?;
+        let listener = bind_listener(&address).map_err(bind_error)?;
         set_send_stall_timeout(&listener, config.send_stall_timeout).map_err(bind_error)?;
         let port = listener.local_addr().map_err(bind_error)?.port();
         log_effective_config(&config, port);
@@ -230,6 +233,34 @@ fn log_effective_config(config: &Config, port: u16) {
     );
     for warning in &config.warnings {
         tracing::warn!("{warning}");
+    }
+}
+
+/// Listens on `address`. The wildcard `[::]` (the default) is one socket for IPv4 and IPv6,
+/// as Go opens LogPaste's `:PORT`: clients reaching the host over either get an answer.
+/// Where the kernel has no IPv6 at all, it falls back to every IPv4 address, as Go does.
+fn bind_listener(address: &str) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let wildcard = match address.parse::<SocketAddr>() {
+        Ok(SocketAddr::V6(v6)) if *v6.ip() == Ipv6Addr::UNSPECIFIED => v6,
+        _ => return TcpListener::bind(address),
+    };
+    let dual_stack = || -> std::io::Result<TcpListener> {
+        let socket = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_only_v6(false)?;
+        // As std's TcpListener::bind: a restarted server may bind while old connections
+        // of the previous one linger in TIME_WAIT.
+        socket.set_reuse_address(true)?;
+        socket.bind(&SocketAddr::V6(wildcard).into())?;
+        socket.listen(1024)?;
+        Ok(socket.into())
+    };
+    match dual_stack() {
+        Err(err) if err.raw_os_error() == Some(libc::EAFNOSUPPORT) => {
+            tracing::warn!("IPv6 is not available on this host: listening on IPv4 only");
+            TcpListener::bind((Ipv4Addr::UNSPECIFIED, wildcard.port()))
+        }
+        listener => listener,
     }
 }
 

@@ -35,12 +35,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/{id}")
                 .route(get_or_head().to(paste::get_paste))
+                .route(web::post().to(paste::post_paste))
                 .route(web::put().to(paste::put_paste))
                 .route(web::method(Method::OPTIONS).to(paste::preflight)),
         )
-        // Any other path: LogPaste takes a PUT anywhere and answers GET with 404.
+        // Any other path: LogPaste takes a PUT or a form POST anywhere (its routes are
+        // `PathPrefix("/")`) and answers GET with 404.
         .service(
             web::resource("/{tail:.*}")
+                .route(web::post().to(paste::post_paste))
                 .route(web::put().to(paste::put_paste))
                 .route(web::method(Method::OPTIONS).to(paste::preflight))
                 .route(get_or_head().to(paste::not_found)),

@@ -187,6 +187,59 @@ async fn logs_one_line_per_request_and_the_config_without_secrets() {
     }
 }
 
+/// By default the server answers on every address, IPv4 and IPv6, as LogPaste's Go server
+/// did on `:PORT` (Go opens that as one dual-stack socket): a client that reaches the host
+/// over IPv6 (`localhost` resolving to ::1, an IPv6-only network) gets its answer. IPv4
+/// clients of that socket are still logged (and rate limited) by their IPv4 address.
+#[tokio::test]
+async fn by_default_the_server_answers_over_ipv4_and_ipv6() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("skipped: this machine has no IPv6 loopback");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let port = free_port();
+    let mut command = binary_command(&db, port);
+    command.env_remove("LP_HOST");
+    // spawn_binary waits for /healthz over 127.0.0.1.
+    let app = spawn_binary(command, &db, port).await;
+    let client = reqwest::Client::new();
+    let id = app
+        .put("over IPv4")
+        .await
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let over_ipv6 = client
+        .get(format!("http://[::1]:{port}/{id}"))
+        .send()
+        .await
+        .expect("the server answers on ::1");
+    assert_eq!(over_ipv6.status(), 200);
+    assert_eq!(over_ipv6.text().await.unwrap(), "over IPv4");
+    let log = app.log();
+    let start = log
+        .lines()
+        .find(|line| line.contains("logpaste started"))
+        .unwrap();
+    assert!(start.contains("host=::"), "{start}");
+    let ipv4_put = log
+        .lines()
+        .find(|line| line.contains("method=PUT"))
+        .unwrap_or_else(|| panic!("no PUT line in {log}"));
+    let has = |line: &str, field: &str| line.split_whitespace().any(|word| word == field);
+    assert!(has(ipv4_put, "client=127.0.0.1"), "{ipv4_put}");
+    let ipv6_get = log
+        .lines()
+        .find(|line| line.contains(&format!("/{id}")) && line.contains("method=GET"))
+        .unwrap_or_else(|| panic!("no GET line in {log}"));
+    assert!(has(ipv6_get, "client=::1"), "{ipv6_get}");
+}
+
 /// A request actix cannot parse (a TLS hello, a broken header) gets a 400 from actix itself,
 /// which also logs it at ERROR. Those are the client's errors, not ours: by default they are
 /// not logged, and `RUST_LOG` naming `actix_http` brings them back.

@@ -58,6 +58,38 @@ async fn put_on_any_path_is_an_upload() {
     }
 }
 
+/// LogPaste routes a form POST like a PUT, on any path (`PathPrefix("/")`): a client
+/// posting to `/upload` or to the paste service's address with a path gets its link.
+#[tokio::test]
+async fn post_on_any_path_is_an_upload() {
+    let app = spawn_app().await;
+    let existing = app.put_ok("an earlier paste").await;
+    let paths = [
+        "/upload".to_string(),
+        "/deep/er/path".to_string(),
+        format!("/{existing}"),
+        "/healthz".to_string(),
+    ];
+    for path in paths {
+        let response = app
+            .client
+            .post(format!("{}{path}", app.address))
+            .multipart(Form::new().text("_", format!("posted to {path}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let link = response.text().await.unwrap();
+        let id = id_from_link(&link);
+        assert!(is_id(&id), "{path}: {link:?}");
+        let back = app.get(&format!("/{id}")).await.text().await.unwrap();
+        assert_eq!(back, format!("posted to {path}"));
+    }
+    // The paste whose address was posted to is untouched.
+    let earlier = app.get(&format!("/{existing}")).await.text().await.unwrap();
+    assert_eq!(earlier, "an earlier paste");
+}
+
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
