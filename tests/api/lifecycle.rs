@@ -191,36 +191,92 @@ async fn logs_one_line_per_request_and_the_config_without_secrets() {
 /// did on `:PORT` (Go opens that as one dual-stack socket): a client that reaches the host
 /// over IPv6 (`localhost` resolving to ::1, an IPv6-only network) gets its answer. IPv4
 /// clients of that socket are still logged (and rate limited) by their IPv4 address.
-#[tokio::test]
-async fn by_default_the_server_answers_over_ipv4_and_ipv6() {
+/// The default binds every address, so the server runs in a network namespace of its own
+/// (made with unshare, as root; only a loopback in it), reachable from nowhere else, and
+/// the requests are made from inside it with curl.
+#[test]
+fn by_default_the_server_answers_over_ipv4_and_ipv6() {
     if std::net::TcpListener::bind("[::1]:0").is_err() {
         eprintln!("skipped: this machine has no IPv6 loopback");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("store.db");
-    let port = free_port();
-    let mut command = binary_command(&db, port);
-    command.env_remove("LP_HOST");
-    // spawn_binary waits for /healthz over 127.0.0.1.
-    let app = spawn_binary(command, &db, port).await;
-    let client = reqwest::Client::new();
-    let id = app
-        .put("over IPv4")
-        .await
-        .json::<serde_json::Value>()
-        .await
-        .unwrap()["id"]
+    // Any port: nothing else listens in the new namespace.
+    let port = 3001;
+    let plain = binary_command(&db, port);
+    let mut command = std::process::Command::new("unshare");
+    command
+        .args([
+            "--net",
+            "--",
+            "sh",
+            "-c",
+            "ip link set lo up && exec \"$0\" \"$@\"",
+        ])
+        .arg(plain.get_program())
+        .env_clear();
+    for (name, value) in plain.get_envs() {
+        if let (false, Some(value)) = (name == "LP_HOST", value) {
+            command.env(name, value);
+        }
+    }
+    let log_path = dir.path().join("logpaste.log");
+    let child = command
+        .stdout(std::fs::File::create(&log_path).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("unshare starts");
+    // unshare and sh exec: the child is the server, in the new namespace.
+    let mut app = BinaryApp {
+        child,
+        log_path,
+        port,
+        address: String::new(),
+        db_path: db.clone(),
+    };
+    let server = app.child.id();
+    let curl = |args: &[&str]| -> Option<String> {
+        let output = std::process::Command::new("nsenter")
+            .arg(format!("--net=/proc/{server}/ns/net"))
+            .args(["--", "curl", "-sS", "-g", "--fail", "--max-time", "5"])
+            .args(args)
+            .output()
+            .expect("run nsenter");
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while curl(&[&format!("http://127.0.0.1:{port}/healthz")]).is_none() {
+        if let Ok(Some(status)) = app.child.try_wait() {
+            panic!("the server stopped with {status}:\n{}", app.log());
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never answered:\n{}",
+            app.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let created = curl(&[
+        "-X",
+        "PUT",
+        "--data-binary",
+        "over IPv4",
+        &format!("http://127.0.0.1:{port}/"),
+    ])
+    .expect("a PUT over IPv4 is answered");
+    let id = serde_json::from_str::<serde_json::Value>(&created).unwrap()["id"]
         .as_str()
         .unwrap()
         .to_string();
-    let over_ipv6 = client
-        .get(format!("http://[::1]:{port}/{id}"))
-        .send()
-        .await
-        .expect("the server answers on ::1");
-    assert_eq!(over_ipv6.status(), 200);
-    assert_eq!(over_ipv6.text().await.unwrap(), "over IPv4");
+    let over_ipv6 =
+        curl(&[&format!("http://[::1]:{port}/{id}")]).expect("the server answers on ::1");
+    assert_eq!(over_ipv6, "over IPv4");
+
     let log = app.log();
     let start = log
         .lines()
