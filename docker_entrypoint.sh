@@ -274,11 +274,13 @@ check_quotable LITESTREAM_SECRET_ACCESS_KEY "${LITESTREAM_SECRET_ACCESS_KEY:-}"
 check_quotable LITESTREAM_REGION "${LITESTREAM_REGION:-}"
 check_quotable LITESTREAM_ENDPOINT "${LITESTREAM_ENDPOINT:-}"
 
-# The scheme as Litestream reads it: up to the first ':', in any case (S3:// works).
+# The scheme as Litestream reads it: up to the first ':', in any case (S3:// works). Only
+# a real scheme, right before ":/", is ever shown: in `KEY:SECRET@bucket/p?endpoint=https://..`
+# the word before the first ':' is a credential.
 scheme=""
-case "$DB_REPLICA_URL" in
-  [A-Za-z]*:/*) scheme=$(printf '%s' "${DB_REPLICA_URL%%:*}" | tr '[:upper:]' '[:lower:]') ;;
-esac
+if printf '%s\n' "$DB_REPLICA_URL" | LC_ALL=C grep -Eq '^[A-Za-z][A-Za-z0-9+.-]*:/'; then
+  scheme=$(printf '%s' "${DB_REPLICA_URL%%:*}" | tr '[:upper:]' '[:lower:]')
+fi
 # Litestream 0.3 (LogPaste's image) named Google Cloud Storage gcs://, as LogPaste's
 # Cloud Run guide does; Litestream 0.5 knows it only as gs://.
 if [ "$scheme" = gcs ]; then
@@ -296,6 +298,37 @@ case "$scheme" in
       "s3://bucket/path (or gs, abs, sftp, file, nats, oss, webdav)"
     ;;
 esac
+
+# A URL Go's net/url cannot parse makes Litestream fail with the whole URL in its message
+# (`parse "sftp://user:pass/word@host/p": invalid port`), password included, and the
+# restore line would show part of it. The usual cause is a password written into the URL
+# as is: a '/', '?', '#', '%', space or other character outside RFC 3986's user-info set
+# must be percent-encoded there. So the URL must parse as Go parses it: no control
+# characters; user-info of RFC 3986's characters; a host without spaces or such, with a
+# port of digits only after its last ':'; and every '%' in the user-info, host, path and
+# fragment starting a %XX escape (Go leaves the query to be parsed later).
+url_syntax_error() {
+  setting_error "DB_REPLICA_URL does not parse as a URL ($1); percent-encode any" \
+    "'/', '?', '#', '%', space or other special character of a user name or password" \
+    "written into it (e.g. / as %2F)"
+}
+case "$DB_REPLICA_URL" in
+  *[[:cntrl:]]*) url_syntax_error "it contains a control character" ;;
+esac
+pct='%[0-9A-Fa-f][0-9A-Fa-f]'
+after_scheme="${DB_REPLICA_URL#*:}"
+case "$after_scheme" in
+  //*)
+    user_info="(([A-Za-z0-9._~!\$&'()*+,;=:@-]|$pct)*@)?"
+    host_char="([A-Za-z0-9._~!\$&'()*+,;=<>\"-]|$pct|[^ -~])"
+    host="(\[[^]]*\](:[0-9]*)?|$host_char*|($host_char|:)*:[0-9]*)"
+    url_syntax="//$user_info$host(/([^?#%]|$pct)*)?(\?[^#]*)?(#([^%]|$pct)*)?"
+    ;;
+  *) url_syntax="([^?#%]|$pct)*(\?[^#]*)?(#([^%]|$pct)*)?" ;;
+esac
+if ! printf '%s\n' "$after_scheme" | LC_ALL=C grep -Eqx "$url_syntax"; then
+  url_syntax_error "Go's URL parser refuses it"
+fi
 
 # A Go duration, as Litestream parses it: number-unit pairs such as 1s, 500ms, 1m30s; above 0.
 go_duration='[+]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+'

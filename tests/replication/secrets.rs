@@ -88,3 +88,55 @@ async fn credentials_in_the_environment_or_the_replica_url_never_reach_the_log()
     );
     assert_no_secrets(&whole_log(&dir.path().join("second").join("stack.log")));
 }
+
+/// A password written into DB_REPLICA_URL as is, with a character the URL syntax reserves
+/// (`/`, `?`, `#`, `%`, a space, `^`...), makes a URL Go cannot parse: Litestream's restore
+/// then fails with the whole URL, password and all, in its message, and the restore line
+/// showed it too. The entrypoint refuses such a URL first, with one line that says what to
+/// do and shows nothing of it; a word before the first ':' that is not a scheme (an access
+/// key written where the scheme goes) is never shown either. Run for real: the entrypoint
+/// in the litestream-exec mode, with the real Litestream.
+#[test]
+fn a_replica_url_go_cannot_parse_is_refused_without_showing_its_credentials() {
+    let password_fragments = ["hunter2", "Secret9"];
+    let urls = [
+        "sftp://backup:hunter2/Secret9@127.0.0.1:1/logpaste",
+        "sftp://backup:hunter2?Secret9@127.0.0.1:1/logpaste",
+        "sftp://backup:hunter2#Secret9@127.0.0.1:1/logpaste",
+        "webdavs://backup:hunter2%Secret9@127.0.0.1:1/logpaste",
+        "nats://backup:hunter2^Secret9@127.0.0.1:1/logpaste",
+        "sftp://backup:hunter2 Secret9@127.0.0.1:1/logpaste",
+        // No scheme: the first word is the credential, not a scheme to name.
+        "hunter2:Secret9@bucket/logpaste?endpoint=http://127.0.0.1:1",
+    ];
+    for url in urls {
+        let dir = temp_dir();
+        let env = [
+            ("DB_PATH", dir.path().join("store.db").display().to_string()),
+            ("DB_REPLICA_URL", url.to_string()),
+            ("LOGPASTE_RUN_MODE", "litestream-exec".to_string()),
+        ];
+        let output = container_command(&repo_path("docker_entrypoint.sh"), &env)
+            .output()
+            .expect("run the entrypoint");
+        let log = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        for fragment in password_fragments {
+            assert!(
+                !log.to_lowercase().contains(&fragment.to_lowercase()),
+                "{url}: the log shows {fragment:?}:\n{log}"
+            );
+        }
+        assert_eq!(output.status.code(), Some(2), "{url}: refused:\n{log}");
+        let lines: Vec<&str> = log.lines().collect();
+        assert_eq!(lines.len(), 1, "{url}: one line:\n{log}");
+        assert!(lines[0].contains("DB_REPLICA_URL"), "{url}: {log}");
+        assert!(
+            !dir.path().join("store.db").exists(),
+            "{url}: nothing started"
+        );
+    }
+}
