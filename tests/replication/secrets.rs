@@ -27,8 +27,9 @@ fn assert_no_secrets(log: &str) {
     }
 }
 
-/// The credentials are Litestream's alone: the app's process (Litestream's child in the
-/// litestream-exec mode these stacks run) is started without them.
+/// The credentials are Litestream's alone, those in the replica URL too: the app's process
+/// (Litestream's child in the litestream-exec mode these stacks run) is started without
+/// them.
 fn assert_the_app_holds_no_bucket_credentials(stack: &Stack) {
     let (_, app) = stack.litestream_and_app_pids();
     let environ = fs::read(format!("/proc/{app}/environ")).expect("the app's environment");
@@ -43,9 +44,18 @@ fn assert_the_app_holds_no_bucket_credentials(stack: &Stack) {
             "the app was given {name}"
         );
     }
+    for secret in [SECRET_KEY, URL_USER, URL_PASSWORD, URL_FRAGMENT] {
+        assert!(
+            !environ.contains(secret),
+            "the app holds the secret {secret:?}"
+        );
+    }
+    // It still knows that Litestream replicates (and so owns the WAL's checkpoints).
     assert!(
-        !environ.contains(SECRET_KEY),
-        "the app holds the secret key"
+        environ
+            .split('\0')
+            .any(|var| var.starts_with("DB_REPLICA_URL=") && var.len() > "DB_REPLICA_URL=".len()),
+        "the app no longer knows it is replicated: {environ}"
     );
 }
 
