@@ -219,14 +219,16 @@ fn log_effective_config(config: &Config, port: u16) {
     tracing::info!(
         host = %config.host,
         port,
-        db_path = %config.db_path.display(),
+        // Quoted and escaped, as the request line's path: a line break or an escape
+        // sequence in a setting must not start a line of its own or recolour the terminal.
+        db_path = ?config.db_path,
         replication = config.replicated,
         behind_proxy = config.behind_proxy,
         max_size_mib = config.max_paste_mib(),
         per_minute_limit = config.perminutelimit,
         show_docs = config.showdocs,
-        title = %config.title,
-        subtitle = %config.subtitle,
+        title = ?config.title,
+        subtitle = ?config.subtitle,
         footer_bytes = config.footer.len(),
         version = env!("CARGO_PKG_VERSION"),
         "logpaste started"

@@ -162,7 +162,7 @@ async fn logs_one_line_per_request_and_the_config_without_secrets() {
         "db_path=",
         "replication=true",
         "max_size_mib=2",
-        "title=Acme",
+        "title=\"Acme\"",
     ] {
         assert!(start.contains(setting), "{setting} missing from {start}");
     }
@@ -184,6 +184,39 @@ async fn logs_one_line_per_request_and_the_config_without_secrets() {
         "replica-secret-bucket",
     ] {
         assert!(!log.contains(secret), "{secret} leaked into the log");
+    }
+}
+
+/// The start-up line shows the title and subtitle as values, quoted: a line break in one
+/// cannot start a line that reads as a log line of its own, and an escape sequence cannot
+/// recolour (or clear) the terminal of whoever reads the log.
+#[tokio::test]
+async fn settings_with_line_breaks_or_escapes_stay_inside_the_start_up_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let port = free_port();
+    let mut command = binary_command(&db, port);
+    command
+        .env(
+            "LP_TITLE",
+            "Acme\n2026-01-01T00:00:00Z ERROR forged-title-line \u{1b}[2J",
+        )
+        .env("LP_SUBTITLE", "logs\r\nforged-subtitle-line \u{1b}[31m");
+    let app = spawn_binary(command, &db, port).await;
+    let log = app.log();
+    assert!(
+        !log.contains('\u{1b}'),
+        "an escape sequence in the log:\n{log:?}"
+    );
+    for forged in ["forged-title-line", "forged-subtitle-line"] {
+        let line = log
+            .lines()
+            .find(|line| line.contains(forged))
+            .unwrap_or_else(|| panic!("{forged} missing from {log}"));
+        assert!(
+            line.contains("logpaste started"),
+            "{forged} on a line of its own: {log:?}"
+        );
     }
 }
 
