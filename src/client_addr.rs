@@ -13,7 +13,11 @@ const FORWARDED_HOST: &str = "x-forwarded-host";
 
 /// The client's IP address. Outside proxy mode forwarded headers are ignored, so nobody can
 /// claim another address. Behind a proxy, the right-most `X-Forwarded-For` entry is the one
-/// our proxy appended (entries to its left are whatever the client sent).
+/// our proxy appended (entries to its left are whatever the client sent). The value is split
+/// as bytes: a proxy appends its entry to the client's own value (nginx's
+/// `$proxy_add_x_forwarded_for`), and a byte of the client's that is not ASCII must not spoil
+/// the proxy's entry (the whole value read as text failed, and the client was taken for the
+/// proxy itself, with the proxy's own rate limit).
 pub fn client_ip(
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
@@ -22,9 +26,9 @@ pub fn client_ip(
     if behind_proxy {
         if let Some(ip) = headers
             .get_all(FORWARDED_FOR)
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
+            .flat_map(|value| value.as_bytes().split(|&b| b == b','))
             .last()
+            .and_then(|entry| std::str::from_utf8(entry).ok())
             .and_then(parse_ip_with_optional_port)
         {
             return Some(ip.to_canonical());
@@ -166,6 +170,17 @@ mod tests {
     #[test]
     fn right_most_forwarded_entry_wins_behind_a_proxy() {
         let h = headers(&[("x-forwarded-for", "10.9.9.9, 203.0.113.7:812")]);
+        let ip = client_ip(&h, PEER.parse().ok(), true);
+        assert_eq!(ip, Some("203.0.113.7".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_client_byte_that_is_not_ascii_does_not_spoil_the_proxys_entry() {
+        let mut h = HeaderMap::new();
+        h.append(
+            HeaderName::from_static("x-forwarded-for"),
+            HeaderValue::from_bytes(b"\xff\xfe, 203.0.113.7").unwrap(),
+        );
         let ip = client_ip(&h, PEER.parse().ok(), true);
         assert_eq!(ip, Some("203.0.113.7".parse().unwrap()));
     }

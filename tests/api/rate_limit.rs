@@ -73,6 +73,43 @@ async fn behind_a_proxy_each_forwarded_client_has_its_own_budget() {
     );
 }
 
+/// A proxy appends the client's address to the `X-Forwarded-For` the client sent (nginx's
+/// `$proxy_add_x_forwarded_for`): `<client's value>, <address>`. A byte that is not ASCII in
+/// the client's part must not make the proxy's entry unreadable: the client was then taken
+/// for the proxy itself, and a client at its limit got the proxy's budget on top of its own.
+#[tokio::test]
+async fn a_client_cannot_leave_its_budget_with_a_byte_that_is_not_ascii() {
+    let app = spawn_app_with(AppOptions {
+        args: vec!["-perminutelimit".into(), "1".into()],
+        behind_proxy: true,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(put_from(&app, Some("203.0.113.9")).await.status(), 200);
+    for prefix in [&b"\xff"[..], b"\xc3\xa9", b"x\x80y, 10.0.0.1"] {
+        let value = [prefix, b", 203.0.113.9"].concat();
+        let response = app
+            .client
+            .put(format!("{}/", app.address))
+            .body("log line")
+            .header(
+                "x-forwarded-for",
+                reqwest::header::HeaderValue::from_bytes(&value).unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            429,
+            "{}: the client got another budget",
+            String::from_utf8_lossy(&value)
+        );
+    }
+    // The proxy's own address (a health check, say) still has its budget.
+    assert_eq!(put_from(&app, None).await.status(), 200);
+}
+
 #[tokio::test]
 async fn malformed_forwarded_headers_never_cause_a_5xx() {
     let app = spawn_app_with(AppOptions {
