@@ -44,14 +44,19 @@ async fn forwarded_headers_are_ignored_outside_proxy_mode() {
     assert_eq!(put_from(&app, Some("198.51.100.3")).await.status(), 429);
 }
 
-#[tokio::test]
-async fn behind_a_proxy_each_forwarded_client_has_its_own_budget() {
-    let app = spawn_app_with(AppOptions {
+/// An app in proxy mode that lets each client upload once a minute.
+async fn proxied_app_limited_to_one() -> TestApp {
+    spawn_app_with(AppOptions {
         args: vec!["-perminutelimit".into(), "1".into()],
         behind_proxy: true,
         ..Default::default()
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn behind_a_proxy_each_forwarded_client_has_its_own_budget() {
+    let app = proxied_app_limited_to_one().await;
     assert_eq!(put_from(&app, Some("198.51.100.1")).await.status(), 200);
     let limited = put_from(&app, Some("198.51.100.1")).await;
     assert_eq!(limited.status(), 429);
@@ -79,12 +84,7 @@ async fn behind_a_proxy_each_forwarded_client_has_its_own_budget() {
 /// for the proxy itself, and a client at its limit got the proxy's budget on top of its own.
 #[tokio::test]
 async fn a_client_cannot_leave_its_budget_with_a_byte_that_is_not_ascii() {
-    let app = spawn_app_with(AppOptions {
-        args: vec!["-perminutelimit".into(), "1".into()],
-        behind_proxy: true,
-        ..Default::default()
-    })
-    .await;
+    let app = proxied_app_limited_to_one().await;
     assert_eq!(put_from(&app, Some("203.0.113.9")).await.status(), 200);
     for prefix in [&b"\xff"[..], b"\xc3\xa9", b"x\x80y, 10.0.0.1"] {
         let value = [prefix, b", 203.0.113.9"].concat();
