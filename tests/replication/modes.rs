@@ -647,43 +647,48 @@ async fn spawn_with_recorders(dir: &Path) -> (Stack, SignalRecorders) {
     (stack, recorders)
 }
 
+/// Starts the stack with the signal-recording stand-ins, stops it with SIGTERM (to every
+/// process of the group, as Heroku does, or to the entrypoint alone), checks the stop was
+/// clean, and returns the signals Litestream and the app received, and the log.
+async fn clean_stop_counting_signals(to_every_process: bool) -> (usize, usize, String) {
+    let dir = temp_dir();
+    let (mut stack, recorders) = spawn_with_recorders(dir.path()).await;
+    if to_every_process {
+        stack.process.signal_group("TERM");
+    } else {
+        stack.process.signal("TERM");
+    }
+    let status = stack.process.wait_exit(Duration::from_secs(30)).await;
+    let log = stack.process.log_text();
+    assert!(status.success(), "a clean stop: {status}\n{log}");
+    (
+        signals_received(&recorders.litestream_signals),
+        signals_received(&recorders.app_signals),
+        log,
+    )
+}
+
 /// Heroku stops a dyno by sending SIGTERM to every process in it: the entrypoint,
 /// Litestream and the app at once. Litestream takes a second signal as "skip the retries
 /// of the final sync", so the entrypoint must not add one of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_sent_to_every_process_reaches_litestream_once_in_the_litestream_exec_fallback() {
-    let dir = temp_dir();
-    let (mut stack, recorders) = spawn_with_recorders(dir.path()).await;
-    stack.process.signal_group("TERM");
-    let status = stack.process.wait_exit(Duration::from_secs(30)).await;
-    let log = stack.process.log_text();
-    assert!(status.success(), "a clean stop: {status}\n{log}");
+    let (to_litestream, to_app, log) = clean_stop_counting_signals(true).await;
     assert_eq!(
-        signals_received(&recorders.litestream_signals),
-        1,
+        to_litestream, 1,
         "Litestream got only the platform's SIGTERM:\n{log}"
     );
-    assert!(signals_received(&recorders.app_signals) >= 1, "{log}");
+    assert!(to_app >= 1, "{log}");
 }
 
 /// Where only the entrypoint hears the stop (`docker stop` with `--init`, another init as
 /// PID 1), it stops the app; Litestream sees the app exit and stops by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_sent_to_the_entrypoint_alone_stops_the_app_and_then_litestream() {
-    let dir = temp_dir();
-    let (mut stack, recorders) = spawn_with_recorders(dir.path()).await;
-    stack.process.signal("TERM");
-    let status = stack.process.wait_exit(Duration::from_secs(30)).await;
-    let log = stack.process.log_text();
-    assert!(status.success(), "a clean stop: {status}\n{log}");
+    let (to_litestream, to_app, log) = clean_stop_counting_signals(false).await;
+    assert_eq!(to_app, 1, "the entrypoint stopped the app:\n{log}");
     assert_eq!(
-        signals_received(&recorders.app_signals),
-        1,
-        "the entrypoint stopped the app:\n{log}"
-    );
-    assert_eq!(
-        signals_received(&recorders.litestream_signals),
-        0,
+        to_litestream, 0,
         "Litestream stopped because the app did, with no signal:\n{log}"
     );
 }
