@@ -52,6 +52,14 @@
     return /[.!?]$/.test(capitalised) ? capitalised : capitalised + ".";
   }
 
+  // The server's own message, or "" when there is none worth showing: a proxy in front of
+  // the server (Heroku's router, a load balancer, nginx) answers with an HTML page of its own
+  // when the app is down or restarting, or when it refuses the upload itself.
+  function serverMessage(error) {
+    const message = String((error && error.message) || "").trim();
+    return message.charAt(0) === "<" ? "" : message;
+  }
+
   function isBlank(text) {
     return BLANK.test(text);
   }
@@ -106,12 +114,10 @@
 
   function showFailure(error) {
     const status = error && error.status;
+    const message = serverMessage(error);
     if (status === 413) {
       // The server says "paste too large: the limit is N MiB": the summary says the first part.
-      const detail = String(error.message || "").replace(
-        /^\s*(paste\s+)?too large\s*[:.,;-]?\s*/i,
-        ""
-      );
+      const detail = message.replace(/^\s*(paste\s+)?too large\s*[:.,;-]?\s*/i, "");
       showError("Too large.", asSentence(detail) || "The paste is over this server's size limit.");
     } else if (status === 429) {
       const seconds = error.retryAfterSeconds;
@@ -121,15 +127,22 @@
           ? "Too many uploads from your address: try again in " +
               seconds +
               (seconds === 1 ? " second." : " seconds.")
-          : asSentence(error.message)
+          : asSentence(message) || "Too many uploads from your address: try again later."
       );
     } else if (status === 0) {
       showError(
         "Server unreachable.",
         "The upload did not reach the server. Check your connection, then try again."
       );
+    } else if (message) {
+      showError("Upload failed.", asSentence(message));
+    } else if (status >= 500) {
+      showError(
+        "Upload failed.",
+        "The server could not take the upload just now (HTTP " + status + "). Try again in a moment."
+      );
     } else {
-      showError("Upload failed.", asSentence(error && error.message));
+      showError("Upload failed.", "The server refused the upload (HTTP " + status + ").");
     }
   }
 
