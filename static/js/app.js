@@ -22,6 +22,8 @@
   const errorLine = document.getElementById("form-upload-error");
 
   let busy = false;
+  // What is uploading now ("text" or "file NAME"), for the note on a file that came meanwhile.
+  let uploading = "";
 
   // A chosen file uploads at once: its own button only serves browsers without JavaScript.
   fileButton.hidden = true;
@@ -66,6 +68,7 @@
 
   function clearError() {
     errorLine.replaceChildren();
+    delete errorLine.dataset.busyNote;
   }
 
   function showError(summary, detail) {
@@ -73,6 +76,20 @@
     const strong = document.createElement("strong");
     strong.textContent = summary;
     errorLine.replaceChildren(strong, " " + detail);
+    delete errorLine.dataset.busyNote;
+  }
+
+  // A file chosen or dropped while another upload runs is not uploaded: say so, beside the
+  // "Uploading..." line, and keep saying it once that upload's link is shown.
+  function showBusyNote(what) {
+    const strong = document.createElement("strong");
+    strong.textContent = "Still uploading.";
+    errorLine.replaceChildren(
+      strong,
+      " The " + what + " was not uploaded: choose it again when the upload of " + uploading +
+        " is done."
+    );
+    errorLine.dataset.busyNote = "true";
   }
 
   function setBusy(isBusy, message) {
@@ -87,7 +104,9 @@
   }
 
   function showLink(id) {
-    clearError();
+    if (!errorLine.dataset.busyNote) {
+      clearError();
+    }
     const url = window.location.origin + "/" + id;
 
     const heading = document.createElement("h2");
@@ -149,6 +168,10 @@
   // what: "text" or a file name, for the messages.
   function upload(body, what) {
     if (busy) {
+      // Text is the box's own, still uploading; a file came while a read was pending.
+      if (body instanceof Blob) {
+        showBusyNote(what);
+      }
       return;
     }
     const limit = maxSizeBytes();
@@ -161,6 +184,7 @@
       );
       return;
     }
+    uploading = what;
     setBusy(true, "Uploading " + what + "\u2026");
     window.logpaste
       .uploadText(body, "")
@@ -169,10 +193,11 @@
   }
 
   function uploadFile(file) {
+    const what = "file " + file.name;
     if (busy) {
+      showBusyNote(what);
       return;
     }
-    const what = "file " + file.name;
     if (file.size === 0) {
       showError("Nothing to upload.", "The file " + file.name + " is empty.");
       return;
