@@ -22,6 +22,8 @@
   const errorLine = document.getElementById("form-upload-error");
 
   let busy = false;
+  // What is uploading now ("text" or "file NAME"), for the note on a file that came meanwhile.
+  let uploading = "";
 
   // A chosen file uploads at once: its own button only serves browsers without JavaScript.
   fileButton.hidden = true;
@@ -52,12 +54,21 @@
     return /[.!?]$/.test(capitalised) ? capitalised : capitalised + ".";
   }
 
+  // The server's own message, or "" when there is none worth showing: a proxy in front of
+  // the server (Heroku's router, a load balancer, nginx) answers with an HTML page of its own
+  // when the app is down or restarting, or when it refuses the upload itself.
+  function serverMessage(error) {
+    const message = String((error && error.message) || "").trim();
+    return message.charAt(0) === "<" ? "" : message;
+  }
+
   function isBlank(text) {
     return BLANK.test(text);
   }
 
   function clearError() {
     errorLine.replaceChildren();
+    delete errorLine.dataset.busyNote;
   }
 
   function showError(summary, detail) {
@@ -65,6 +76,20 @@
     const strong = document.createElement("strong");
     strong.textContent = summary;
     errorLine.replaceChildren(strong, " " + detail);
+    delete errorLine.dataset.busyNote;
+  }
+
+  // A file chosen or dropped while another upload runs is not uploaded: say so, beside the
+  // "Uploading..." line, and keep saying it once that upload's link is shown.
+  function showBusyNote(what) {
+    const strong = document.createElement("strong");
+    strong.textContent = "Still uploading.";
+    errorLine.replaceChildren(
+      strong,
+      " The " + what + " was not uploaded: choose it again when the upload of " + uploading +
+        " is done."
+    );
+    errorLine.dataset.busyNote = "true";
   }
 
   function setBusy(isBusy, message) {
@@ -79,7 +104,9 @@
   }
 
   function showLink(id) {
-    clearError();
+    if (!errorLine.dataset.busyNote) {
+      clearError();
+    }
     const url = window.location.origin + "/" + id;
 
     const heading = document.createElement("h2");
@@ -106,12 +133,10 @@
 
   function showFailure(error) {
     const status = error && error.status;
+    const message = serverMessage(error);
     if (status === 413) {
       // The server says "paste too large: the limit is N MiB": the summary says the first part.
-      const detail = String(error.message || "").replace(
-        /^\s*(paste\s+)?too large\s*[:.,;-]?\s*/i,
-        ""
-      );
+      const detail = message.replace(/^\s*(paste\s+)?too large\s*[:.,;-]?\s*/i, "");
       showError("Too large.", asSentence(detail) || "The paste is over this server's size limit.");
     } else if (status === 429) {
       const seconds = error.retryAfterSeconds;
@@ -121,21 +146,32 @@
           ? "Too many uploads from your address: try again in " +
               seconds +
               (seconds === 1 ? " second." : " seconds.")
-          : asSentence(error.message)
+          : asSentence(message) || "Too many uploads from your address: try again later."
       );
     } else if (status === 0) {
       showError(
         "Server unreachable.",
         "The upload did not reach the server. Check your connection, then try again."
       );
+    } else if (message) {
+      showError("Upload failed.", asSentence(message));
+    } else if (status >= 500) {
+      showError(
+        "Upload failed.",
+        "The server could not take the upload just now (HTTP " + status + "). Try again in a moment."
+      );
     } else {
-      showError("Upload failed.", asSentence(error && error.message));
+      showError("Upload failed.", "The server refused the upload (HTTP " + status + ").");
     }
   }
 
   // what: "text" or a file name, for the messages.
   function upload(body, what) {
     if (busy) {
+      // Text is the box's own, still uploading; a file came while a read was pending.
+      if (body instanceof Blob) {
+        showBusyNote(what);
+      }
       return;
     }
     const limit = maxSizeBytes();
@@ -148,6 +184,7 @@
       );
       return;
     }
+    uploading = what;
     setBusy(true, "Uploading " + what + "\u2026");
     window.logpaste
       .uploadText(body, "")
@@ -156,10 +193,11 @@
   }
 
   function uploadFile(file) {
+    const what = "file " + file.name;
     if (busy) {
+      showBusyNote(what);
       return;
     }
-    const what = "file " + file.name;
     if (file.size === 0) {
       showError("Nothing to upload.", "The file " + file.name + " is empty.");
       return;

@@ -5,7 +5,8 @@
 //   logpaste.uploadText(text, baseUrl) -> Promise of the new paste's id
 //
 // `text` may be a string or a Blob/File (sent as its raw bytes). `baseUrl` is this server's
-// URL, e.g. "https://logs.example.com"; empty means the page's own server. The promise
+// URL, e.g. "https://logs.example.com" (a string, or anything that turns into one, such as a
+// URL object, as LogPaste's client took it); empty means the page's own server. The promise
 // rejects with an Error whose message is the server's own message. The error also carries
 // `status` (the HTTP status, 0 when the server could not be reached) and
 // `retryAfterSeconds` (from a 429's Retry-After header, else null).
@@ -33,7 +34,7 @@
   }
 
   function uploadText(text, baseUrl) {
-    const base = (baseUrl || "").replace(/\/+$/, "");
+    const base = String(baseUrl == null ? "" : baseUrl).replace(/\/+$/, "");
     return fetch(base + "/", { method: "PUT", body: text })
       .catch(() => {
         throw uploadError("the server could not be reached", 0, null);

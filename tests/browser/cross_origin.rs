@@ -147,3 +147,32 @@ async fn js_client_rejects_when_the_server_is_unreachable() {
     );
     browser.close().await;
 }
+
+/// LogPaste's client joined `baseUrl + "/"`, so pages written for it may pass a `URL` object
+/// (or anything else that turns into the server's URL): the upload must work the same here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn js_client_takes_the_base_url_as_a_url_object_as_logpastes_did() {
+    const UPLOAD_TO_URL: &str = "const [text, base, done] = arguments;\
+        try {\
+          window.logpaste.uploadText(text, new URL(base)).then(\
+            (id) => done({ id: id }),\
+            (error) => done({ error: error.message, status: error.status }));\
+        } catch (error) {\
+          done({ threw: String(error) });\
+        }";
+    let app = TestApp::spawn(&[]).await;
+    let (_other, browser) = open_embedding_page(&app).await;
+
+    for base in [app.origin.clone(), format!("{}/", app.origin)] {
+        let text = format!("uploaded with new URL({base:?})\n");
+        let outcome = browser
+            .js_async(UPLOAD_TO_URL, vec![json!(text), json!(base)])
+            .await;
+        let id = match &outcome["id"] {
+            Value::String(id) => id.clone(),
+            _ => panic!("upload to new URL({base:?}) failed: {outcome}"),
+        };
+        assert_eq!(app.paste_bytes(&id).await, text.as_bytes());
+    }
+    browser.close().await;
+}

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::support::{Browser, TestApp};
+use crate::support::{Browser, FrontProxy, TestApp};
 
 const MIB: usize = 1024 * 1024;
 
@@ -185,6 +185,50 @@ async fn unreachable_server_is_reported_and_the_text_is_kept() {
             .await,
         json!("text that must not be lost")
     );
+    browser.close().await;
+}
+
+/// Behind a proxy (Heroku, Fly, Lightsail, nginx) an upload while the app restarts, or one the
+/// proxy refuses itself, is answered by the proxy's HTML error page: the error line explains
+/// the failure in words and never shows that page's markup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxys_html_error_page_is_explained_not_shown() {
+    let app = TestApp::spawn(&[]).await;
+    let proxy = FrontProxy::serve(&app.origin);
+    let browser = Browser::start().await;
+    browser.open_homepage(&proxy.origin).await;
+    browser.type_into("#upload-textarea", "a log line").await;
+
+    for (status, expected) in [
+        (
+            502,
+            "Upload failed. The server could not take the upload just now (HTTP 502). Try again in a moment.",
+        ),
+        (
+            503,
+            "Upload failed. The server could not take the upload just now (HTTP 503). Try again in a moment.",
+        ),
+        (
+            504,
+            "Upload failed. The server could not take the upload just now (HTTP 504). Try again in a moment.",
+        ),
+        (403, "Upload failed. The server refused the upload (HTTP 403)."),
+        (413, "Too large. The paste is over this server's size limit."),
+        (
+            429,
+            "Rate limited. Too many uploads from your address: try again later.",
+        ),
+    ] {
+        proxy.answer_uploads_with(status);
+        clear_error_line(&browser).await;
+        browser.click("#upload").await;
+        assert_eq!(
+            browser.wait_for_error_line().await,
+            expected,
+            "the proxy's {status}"
+        );
+    }
+    assert_eq!(browser.text("#result").await, "", "no link is shown");
     browser.close().await;
 }
 

@@ -116,3 +116,69 @@ async fn file_dropped_on_the_text_box_uploads() {
     );
     browser.close().await;
 }
+
+/// A file chosen while an upload is still running is not uploaded, and the page says so
+/// (before, it vanished without a word: the input was cleared and nothing was sent).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_chosen_during_an_upload_is_not_lost_silently() {
+    let app = TestApp::spawn(&[]).await;
+    let browser = Browser::start().await;
+    browser.open_homepage(&app.origin).await;
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let path = dir.path().join("later.log");
+    std::fs::write(&path, "chosen during an upload\n").expect("write the log file");
+    let choose = || async {
+        browser
+            .find("#upload-file")
+            .await
+            .send_keys(&path.display().to_string())
+            .await
+            .expect("choose the file");
+    };
+
+    // A slow network keeps the text's upload running for a while.
+    browser.devtools("Network.enable", json!({})).await;
+    browser
+        .devtools(
+            "Network.emulateNetworkConditions",
+            json!({ "offline": false, "latency": 1500,
+                    "downloadThroughput": -1, "uploadThroughput": -1 }),
+        )
+        .await;
+    browser
+        .type_into("#upload-textarea", "the text first")
+        .await;
+    browser.click("#upload").await;
+    assert_eq!(browser.text("#result").await, "Uploading text\u{2026}");
+    choose().await;
+    let note = "Still uploading. The file later.log was not uploaded: choose it again when \
+                the upload of text is done.";
+    assert_eq!(browser.wait_for_error_line().await, note);
+
+    let (text_href, _) = browser.wait_for_result_link().await;
+    let id = paste_id(&text_href, &app.origin);
+    assert_eq!(app.paste_bytes(&id).await, b"the text first");
+    assert_eq!(
+        browser.text("#form-upload-error").await,
+        note,
+        "the note stays beside the text's link"
+    );
+
+    // Chosen again once the page is free, the file uploads.
+    choose().await;
+    browser
+        .wait_for(
+            &format!(
+                "document.querySelector('#result a') && \
+                 document.querySelector('#result a').href !== {}",
+                json!(text_href)
+            ),
+            "the file's link",
+        )
+        .await;
+    let (href, _) = browser.wait_for_result_link().await;
+    let id = paste_id(&href, &app.origin);
+    assert_eq!(app.paste_bytes(&id).await, b"chosen during an upload\n");
+    assert_eq!(browser.text("#form-upload-error").await, "");
+    browser.close().await;
+}
