@@ -656,6 +656,10 @@ async fn run_writer(
     mut opened: OpenedFiles,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    // The last commit failed for another reason than a full disk (an I/O error, a file
+    // system gone read-only) and none has worked since. Taking the write lock writes
+    // nothing, so it still works then: health checks must try a real write instead.
+    let mut writes_failing = false;
     loop {
         // recv_many waits for one message, then takes every other one already waiting.
         let catch_up_due = checkpointer
@@ -690,10 +694,19 @@ async fn run_writer(
         // is acknowledged, and the health check fails so that the platform restarts us.
         let outcome = match opened.check() {
             Err(err) => Err(err),
+            Ok(()) if uploads.is_empty() && writes_failing => {
+                commit_probe(&mut conn).await.map(|()| Vec::new())
+            }
             Ok(()) if uploads.is_empty() => take_write_lock(&mut conn).await.map(|()| Vec::new()),
             Ok(()) => commit_batch(&mut conn, &uploads).await,
         };
         let outcome = outcome.and_then(|ids| opened.check().map(|()| ids));
+        if !uploads.is_empty() || writes_failing {
+            writes_failing = match &outcome {
+                Ok(_) => false,
+                Err(err) => !matches!(err.for_each_upload(), StoreError::DiskFull),
+            };
+        }
         if outcome.is_ok() && !uploads.is_empty() {
             let committed = uploads.iter().map(|(c, _)| c.len()).sum::<usize>();
             writeback.committed(committed);
@@ -866,6 +879,29 @@ async fn take_write_lock(conn: &mut SqliteConnection) -> Result<(), StoreError> 
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
     sqlx::query("ROLLBACK").execute(&mut *conn).await?;
     Ok(())
+}
+
+/// Commits a transaction that changes nothing but still writes a page (the header's
+/// user_version, set to what it is): whether the WAL can be written again.
+async fn commit_probe(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    let outcome = async {
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&mut *conn)
+            .await?;
+        sqlx::query(&format!("PRAGMA user_version = {version}"))
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("COMMIT").execute(&mut *conn).await?;
+        Ok(())
+    }
+    .await;
+    if outcome.is_err() {
+        if let Err(err) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
+            tracing::debug!(error = %err, "rollback after a failed write probe");
+        }
+    }
+    outcome
 }
 
 async fn commit_batch(

@@ -1,6 +1,7 @@
 //! `GET /healthz`: 200 while the database answers a read and the writer can take the write
-//! lock; 503 when either fails, and once the database file or its WAL was deleted or replaced
-//! under the running app (see `Store::ping`).
+//! lock; 503 when either fails, once the database file or its WAL was deleted or replaced
+//! under the running app, and while commits fail with an I/O error (a file system gone
+//! read-only): after such a failure the check tries a write of its own (see `Store::ping`).
 
 use std::time::Duration;
 

@@ -560,3 +560,100 @@ async fn a_full_disk_met_while_the_wal_index_grows_is_still_a_full_disk() {
     );
     app.stop().await;
 }
+
+/// An ext4 file system on a loop device (mounting needs root; CI runs as root), mounted
+/// with `errors=remount-ro` as many hosts mount their data disks; unmounted on drop.
+struct LoopExt4 {
+    dir: tempfile::TempDir,
+    device: String,
+}
+
+impl LoopExt4 {
+    fn mount() -> LoopExt4 {
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("disk.img");
+        std::fs::File::create(&image)
+            .unwrap()
+            .set_len(32 * 1024 * 1024)
+            .unwrap();
+        let mkfs = Command::new("mkfs.ext4")
+            .args(["-q", "-F"])
+            .arg(&image)
+            .status()
+            .expect("mkfs.ext4 runs");
+        assert!(mkfs.success(), "mkfs.ext4 failed");
+        let losetup = Command::new("losetup")
+            .args(["-f", "--show"])
+            .arg(&image)
+            .output()
+            .expect("losetup runs");
+        assert!(
+            losetup.status.success(),
+            "losetup needs root; CI runs as root"
+        );
+        let device = String::from_utf8(losetup.stdout)
+            .unwrap()
+            .trim()
+            .to_string();
+        std::fs::create_dir(dir.path().join("mnt")).unwrap();
+        let mount = Command::new("mount")
+            .args(["-o", "errors=remount-ro", &device])
+            .arg(dir.path().join("mnt"))
+            .status()
+            .expect("mount runs");
+        let disk = LoopExt4 { dir, device };
+        assert!(mount.success(), "mounting {} failed", disk.device);
+        disk
+    }
+
+    fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("mnt")
+    }
+
+    /// What ext4 does on a disk error: with errors=remount-ro, it goes read-only at once,
+    /// files open for writing included.
+    fn fail(&self) {
+        let name = self.device.trim_start_matches("/dev/");
+        std::fs::write(format!("/sys/fs/ext4/{name}/trigger_fs_error"), "test\n")
+            .expect("the kernel's ext4 has trigger_fs_error");
+    }
+}
+
+impl Drop for LoopExt4 {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.path()).status();
+        let _ = Command::new("losetup").arg("-d").arg(&self.device).status();
+    }
+}
+
+/// The file system holding the database turns read-only under the running app (ext4's
+/// errors=remount-ro after a disk error). Every upload fails with 503, so the health check
+/// must fail too, for the platform to notice; it used to say ok, as reads and the write
+/// lock (taken in the already open `-shm` file) still worked.
+#[tokio::test]
+async fn a_file_system_gone_read_only_under_the_app_fails_the_health_check() {
+    let disk = LoopExt4::mount();
+    let db = disk.path().join("store.db");
+    let app = spawn_app_with(AppOptions {
+        db_path: Some(db.clone()),
+        ..Default::default()
+    })
+    .await;
+    let id = app.put_ok("before the disk error").await;
+    assert_eq!(app.get("/healthz").await.status(), 200);
+
+    disk.fail();
+    let response = app.put("after the disk error").await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        app.get("/healthz").await.status(),
+        503,
+        "uploads fail, yet the health check says ok"
+    );
+    // What was stored can still be read.
+    assert_eq!(
+        app.get(&format!("/{id}")).await.text().await.unwrap(),
+        "before the disk error"
+    );
+    app.stop().await;
+}
