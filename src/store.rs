@@ -164,6 +164,15 @@ impl OpenedFiles {
         }
     }
 
+    /// Whether the WAL we opened is gone from its path while the database file is still
+    /// the one we opened: the WAL's latest commits are then only in the unlinked file.
+    fn wal_deleted(&self) -> bool {
+        self.wal_id.is_some()
+            && file_id(&self.wal).is_none()
+            && self.database_id.is_some()
+            && file_id(&self.database) == self.database_id
+    }
+
     /// Err when a path no longer names the file opened (a WAL that did not exist yet is
     /// taken as it first appears).
     fn check(&mut self) -> Result<(), StoreError> {
@@ -660,6 +669,7 @@ async fn run_writer(
     // system gone read-only) and none has worked since. Taking the write lock writes
     // nothing, so it still works then: health checks must try a real write instead.
     let mut writes_failing = false;
+    let mut wal_rescued = false;
     loop {
         // recv_many waits for one message, then takes every other one already waiting.
         let catch_up_due = checkpointer
@@ -701,6 +711,10 @@ async fn run_writer(
             Ok(()) => commit_batch(&mut conn, &uploads).await,
         };
         let outcome = outcome.and_then(|ids| opened.check().map(|()| ids));
+        if outcome.is_err() && !wal_rescued && opened.wal_deleted() {
+            wal_rescued = true;
+            rescue_deleted_wal(&mut conn).await;
+        }
         if !uploads.is_empty() || writes_failing {
             writes_failing = match &outcome {
                 Ok(_) => false,
@@ -738,6 +752,22 @@ async fn run_writer(
     }
     if let Err(err) = conn.close().await {
         tracing::warn!(error = %err, "closing the writer connection failed");
+    }
+}
+
+/// The WAL was deleted under us: the pastes it holds (acknowledged, and with Litestream not
+/// yet copied back by any checkpoint) would go with the unlinked file at the next crash.
+/// The writer still holds it open, so it copies it into the database file now.
+async fn rescue_deleted_wal(conn: &mut SqliteConnection) {
+    match checkpoint(conn, "PASSIVE").await {
+        Ok(wal_pages) => tracing::warn!(
+            wal_pages,
+            "the WAL was deleted under the app: its pages were copied into the database file"
+        ),
+        Err(err) => tracing::error!(
+            error = %err,
+            "the WAL was deleted under the app and its pages could not be copied into the database file: pastes since the last checkpoint are lost at the next restart"
+        ),
     }
 }
 
