@@ -699,3 +699,21 @@ async fn pastes_acknowledged_before_the_wal_was_deleted_survive_a_crash() {
         assert!(response.text().await.unwrap() == body, "{id} changed");
     }
 }
+
+/// After a commit failed for a passing reason (here another process held the write lock
+/// for longer than the writer waits), the health check's own write works and it says ok
+/// again, without any upload: it does not stay at 503, and its write changes nothing.
+#[tokio::test]
+async fn after_a_passing_commit_failure_the_health_check_recovers_on_its_own() {
+    let app = spawn_app().await;
+    let version_before = sqlite3(&app.db_path, "PRAGMA user_version;");
+    let holder = WriteLockHolder::take(&app.db_path).await;
+    assert_eq!(app.put("waits for the lock").await.status(), 503);
+    holder.release();
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    assert_eq!(
+        sqlite3(&app.db_path, "PRAGMA user_version;"),
+        version_before
+    );
+    app.put_ok("the writer takes uploads again").await;
+}
