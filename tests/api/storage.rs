@@ -717,3 +717,62 @@ async fn after_a_passing_commit_failure_the_health_check_recovers_on_its_own() {
     );
     app.put_ok("the writer takes uploads again").await;
 }
+
+/// A full disk refuses uploads with 507, and the health check stays 200 (the database
+/// answers, the write lock is taken: restarting the app frees no space), whether or not
+/// uploads are arriving. A health check that reached the writer together with uploads
+/// used to get their failure, so under a steady flow of uploads it answered 503 and the
+/// platform restarted an app that a restart cannot help.
+#[tokio::test]
+async fn a_full_disk_under_a_flow_of_uploads_keeps_the_health_check_at_200() {
+    let disk = SmallDisk::mount("2m");
+    let db = disk.dir.path().join("store.db");
+    let app = spawn_app_with(AppOptions {
+        db_path: Some(db),
+        ..Default::default()
+    })
+    .await;
+    let filler = disk.dir.path().join("filler");
+    std::fs::write(
+        &filler,
+        vec![0u8; free_bytes(disk.dir.path()).saturating_sub(8 * 1024) as usize],
+    )
+    .unwrap();
+    let flowing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let uploaders: Vec<_> = (0..8)
+        .map(|n| {
+            let (client, address) = (app.client.clone(), app.address.clone());
+            let flowing = flowing.clone();
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                while flowing.load(std::sync::atomic::Ordering::Relaxed) {
+                    let response = client
+                        .put(format!("{address}/"))
+                        .body(log_text(n, 200_000))
+                        .send()
+                        .await
+                        .unwrap();
+                    statuses.push(response.status().as_u16());
+                }
+                statuses
+            })
+        })
+        .collect();
+    let mut health = Vec::new();
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        health.push(app.get("/healthz").await.status().as_u16());
+    }
+    flowing.store(false, std::sync::atomic::Ordering::Relaxed);
+    for uploader in uploaders {
+        let statuses = uploader.await.unwrap();
+        assert!(statuses.iter().all(|&s| s == 507), "{statuses:?}");
+    }
+    assert!(
+        health.iter().all(|&s| s == 200),
+        "health checks: {health:?}"
+    );
+    std::fs::remove_file(&filler).unwrap();
+    app.put_ok("room again").await;
+    app.stop().await;
+}
