@@ -57,8 +57,13 @@
   // The server's own message, or "" when there is none worth showing: a proxy in front of
   // the server (Heroku's router, a load balancer, nginx) answers with an HTML page of its own
   // when the app is down or restarting, or when it refuses the upload itself.
+  // An empty body is no message either: the client then falls back on the status text
+  // ("Bad Gateway"; none at all over HTTP/2, where it says "upload failed").
   function serverMessage(error) {
-    const message = String((error && error.message) || "").trim();
+    if (!error || !error.fromServer) {
+      return "";
+    }
+    const message = String(error.message || "").trim();
     return message.charAt(0) === "<" ? "" : message;
   }
 

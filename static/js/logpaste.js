@@ -9,7 +9,8 @@
 // URL object, as LogPaste's client took it); empty means the page's own server. The promise
 // rejects with an Error whose message is the server's own message. The error also carries
 // `status` (the HTTP status, 0 when the server could not be reached) and
-// `retryAfterSeconds` (from a 429's Retry-After header, else null).
+// `retryAfterSeconds` (from a 429's Retry-After header, else null) and `fromServer` (false
+// when the answer had no body: the message is then the status text, or "upload failed").
 (function (win) {
   function retryAfterSeconds(response) {
     const header = response.headers.get("retry-after");
@@ -26,10 +27,12 @@
     return Math.max(1, Math.ceil((date - Date.now()) / 1000));
   }
 
-  function uploadError(message, status, retryAfter) {
+  // fromServer: the message is the response body's (not a status text or our fallback).
+  function uploadError(message, status, retryAfter, fromServer) {
     const error = new Error(message);
     error.status = status;
     error.retryAfterSeconds = retryAfter;
+    error.fromServer = Boolean(fromServer);
     return error;
   }
 
@@ -50,10 +53,12 @@
           .text()
           .catch(() => "")
           .then((message) => {
+            const body = message.trim();
             throw uploadError(
-              message.trim() || response.statusText || "upload failed",
+              body || response.statusText || "upload failed",
               response.status,
-              retryAfter
+              retryAfter,
+              body !== ""
             );
           });
       });

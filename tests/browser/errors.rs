@@ -228,6 +228,21 @@ async fn a_proxys_html_error_page_is_explained_not_shown() {
             "the proxy's {status}"
         );
     }
+    // A bare answer, no body: the status text ("Bad Gateway") is no message of the
+    // server's either (over HTTP/2 there is none, and the line read "Upload failed. Upload
+    // failed.").
+    for status in [502, 503] {
+        proxy.answer_uploads_bare(status);
+        clear_error_line(&browser).await;
+        browser.click("#upload").await;
+        assert_eq!(
+            browser.wait_for_error_line().await,
+            format!(
+                "Upload failed. The server could not take the upload just now (HTTP {status}). Try again in a moment."
+            ),
+            "the proxy's bare {status}"
+        );
+    }
     assert_eq!(browser.text("#result").await, "", "no link is shown");
     browser.close().await;
 }

@@ -86,6 +86,11 @@ impl FrontProxy {
     pub fn answer_uploads_with(&self, status: u16) {
         *self.upload_answer.lock().expect("the answer") = (status, nginx_error_page(status));
     }
+
+    /// From now on uploads get `status` with an empty body (a load balancer's bare answer).
+    pub fn answer_uploads_bare(&self, status: u16) {
+        *self.upload_answer.lock().expect("the answer") = (status, String::new());
+    }
 }
 
 impl Drop for FrontProxy {
