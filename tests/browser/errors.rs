@@ -116,7 +116,7 @@ async fn oversize_upload_shows_the_servers_413_message() {
     let dir = tempfile::tempdir().expect("temporary folder");
     let path = dir.path().join("huge.log");
     std::fs::write(&path, vec![b'y'; oversize]).expect("write the file");
-    choose_file(&browser, &path.display().to_string()).await;
+    browser.choose_file(&path).await;
     assert_eq!(browser.wait_for_error_line().await, expected);
     assert_eq!(
         uploads_sent(&browser).await,
@@ -293,16 +293,6 @@ async fn set_textarea(browser: &Browser, text: &str) {
         .await;
 }
 
-/// Chooses the file at `path` in the page's file input, which uploads it.
-async fn choose_file(browser: &Browser, path: &str) {
-    browser
-        .find("#upload-file")
-        .await
-        .send_keys(path)
-        .await
-        .expect("choose the file");
-}
-
 async fn clear_error_line(browser: &Browser) {
     browser
         .js(
@@ -371,7 +361,7 @@ async fn whitespace_only_file_is_explained() {
     let blank = " \t\r\n\u{85}\u{a0}\u{3000}\n".as_bytes();
     assert_eq!(server_answer(&app, blank.to_vec()).await.0, 400);
     let path = choose("blank.log", blank);
-    choose_file(&browser, &path).await;
+    browser.choose_file(&path).await;
     assert_eq!(
         browser.wait_for_error_line().await,
         "Nothing to upload. The file blank.log holds only whitespace."
@@ -382,7 +372,7 @@ async fn whitespace_only_file_is_explained() {
     let bom = "\u{feff}".as_bytes();
     clear_error_line(&browser).await;
     let path = choose("bom.log", bom);
-    choose_file(&browser, &path).await;
+    browser.choose_file(&path).await;
     let (href, _) = browser.wait_for_result_link().await;
     let id = crate::support::paste_id(&href, &app.origin);
     assert_eq!(app.paste_bytes(&id).await, bom);
@@ -392,7 +382,7 @@ async fn whitespace_only_file_is_explained() {
     let (status, message) = server_answer(&app, large.clone()).await;
     assert_eq!(status, 400);
     let path = choose("large-blank.log", &large);
-    choose_file(&browser, &path).await;
+    browser.choose_file(&path).await;
     assert_eq!(
         browser.wait_for_error_line().await,
         format!("Upload failed. {}", as_sentence(&message))

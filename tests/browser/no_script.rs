@@ -61,12 +61,7 @@ async fn without_javascript_text_and_files_upload_as_form_posts() {
     let path = dir.path().join("router.log");
     let contents = b"router log\n\xff\xfe raw bytes\n".to_vec();
     std::fs::write(&path, &contents).expect("write the file");
-    browser
-        .find("#upload-file")
-        .await
-        .send_keys(&path.display().to_string())
-        .await
-        .expect("choose the file");
+    browser.choose_file(&path).await;
     browser.click("#upload-file-button").await;
     let url = answered_url(&browser, &app.origin).await;
     let id = crate::support::paste_id(&url, &app.origin);

@@ -54,12 +54,7 @@ async fn chosen_file_uploads_at_once_byte_for_byte() {
     std::fs::write(&path, &contents).expect("write the log file");
 
     // WebDriver sets a file input's file from a path, as if chosen in the dialog.
-    browser
-        .find("#upload-file")
-        .await
-        .send_keys(&path.display().to_string())
-        .await
-        .expect("choose the file");
+    browser.choose_file(&path).await;
 
     let (href, _) = browser.wait_for_result_link().await;
     let id = paste_id(&href, &app.origin);
@@ -128,12 +123,7 @@ async fn file_chosen_during_an_upload_is_not_lost_silently() {
     let path = dir.path().join("later.log");
     std::fs::write(&path, "chosen during an upload\n").expect("write the log file");
     let choose = || async {
-        browser
-            .find("#upload-file")
-            .await
-            .send_keys(&path.display().to_string())
-            .await
-            .expect("choose the file");
+        browser.choose_file(&path).await;
     };
 
     // A slow network keeps the text's upload running for a while.

@@ -369,6 +369,17 @@ impl Browser {
             .unwrap_or_else(|e| panic!("typing into {css}: {e}"));
     }
 
+    /// Chooses the file at `path` in the page's file input, as if picked in the dialog
+    /// (WebDriver sets a file input's file from a path).
+    pub async fn choose_file(&self, path: impl AsRef<std::path::Path>) {
+        let path = path.as_ref();
+        self.find("#upload-file")
+            .await
+            .send_keys(&path.display().to_string())
+            .await
+            .unwrap_or_else(|e| panic!("choosing {}: {e}", path.display()));
+    }
+
     /// Clicks the element matching `css`.
     pub async fn click(&self, css: &str) {
         self.find(css)
