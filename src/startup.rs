@@ -67,15 +67,12 @@ impl Application {
         // default action, which kills the process.
         let stop_signal = listen_for_stop_signals();
         let (store, store_closer) = Store::open(&config.db_path, config.replicated).await?;
-        let address = match config.host.parse::<IpAddr>() {
-            Ok(ip) => SocketAddr::new(ip, config.port).to_string(),
-            Err(_) => format!("{}:{}", config.host, config.port),
-        };
+        let address = display_address(&config.host, config.port);
         let bind_error = |source| StartupError::Bind {
             address: address.clone(),
             source,
         };
-        let listener = bind_listener(&address).map_err(bind_error)?;
+        let listener = bind_listener(&config.host, config.port).map_err(bind_error)?;
         set_send_stall_timeout(&listener, config.send_stall_timeout).map_err(bind_error)?;
         let port = listener.local_addr().map_err(bind_error)?.port();
         log_effective_config(&config, port);
@@ -238,29 +235,39 @@ fn log_effective_config(config: &Config, port: u16) {
     }
 }
 
-/// Listens on `address`. The wildcard `[::]` (the default) is one socket for IPv4 and IPv6,
-/// as Go opens LogPaste's `:PORT`: clients reaching the host over either get an answer.
-/// Where the kernel has no IPv6 at all, it falls back to every IPv4 address, as Go does.
-fn bind_listener(address: &str) -> std::io::Result<TcpListener> {
+/// `host:port` as a message shows it, an IPv6 address in brackets.
+fn display_address(host: &str, port: u16) -> String {
+    match host.parse::<IpAddr>() {
+        Ok(ip) => SocketAddr::new(ip, port).to_string(),
+        Err(_) => format!("{host}:{port}"),
+    }
+}
+
+/// Listens on `host` (an address or a name) and `port`. The wildcard `::` (the default) is
+/// one socket for IPv4 and IPv6, as Go opens LogPaste's `:PORT`: clients reaching the host
+/// over either get an answer. Where the kernel has no IPv6 at all, it falls back to every
+/// IPv4 address, as Go does.
+fn bind_listener(host: &str, port: u16) -> std::io::Result<TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
-    let wildcard = match address.parse::<SocketAddr>() {
-        Ok(SocketAddr::V6(v6)) if *v6.ip() == Ipv6Addr::UNSPECIFIED => v6,
-        _ => return TcpListener::bind(address),
-    };
+    match host.parse::<IpAddr>() {
+        Ok(IpAddr::V6(ip)) if ip == Ipv6Addr::UNSPECIFIED => {}
+        Ok(ip) => return TcpListener::bind((ip, port)),
+        Err(_) => return TcpListener::bind((host, port)),
+    }
     let dual_stack = || -> std::io::Result<TcpListener> {
         let socket = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
         socket.set_only_v6(false)?;
         // As std's TcpListener::bind: a restarted server may bind while old connections
         // of the previous one linger in TIME_WAIT.
         socket.set_reuse_address(true)?;
-        socket.bind(&SocketAddr::V6(wildcard).into())?;
+        socket.bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)).into())?;
         socket.listen(1024)?;
         Ok(socket.into())
     };
     match dual_stack() {
         Err(err) if err.raw_os_error() == Some(libc::EAFNOSUPPORT) => {
             tracing::warn!("IPv6 is not available on this host: listening on IPv4 only");
-            TcpListener::bind((Ipv4Addr::UNSPECIFIED, wildcard.port()))
+            TcpListener::bind((Ipv4Addr::UNSPECIFIED, port))
         }
         listener => listener,
     }
