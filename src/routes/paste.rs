@@ -72,7 +72,8 @@ pub async fn put_paste(
         .body(json))
 }
 
-/// `POST /` multipart form: the first text field, else the first file; answers the URL.
+/// `POST /` multipart form: the first non-blank text field, else the first file (see
+/// `first_form_value`); answers the URL.
 pub async fn post_paste(
     req: HttpRequest,
     payload: web::Payload,
