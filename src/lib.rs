@@ -1,5 +1,5 @@
 //! logpaste: a pastebin for log files, backed by one SQLite file that Litestream replicates.
-//! It speaks LogPaste's HTTP API; see CONTRACT in the README.
+//! It speaks LogPaste's HTTP API; see the README's HTTP API and Compatibility sections.
 
 pub mod allocator;
 pub mod cache;

@@ -57,12 +57,9 @@ pub async fn put_paste(
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(too_large(limit));
     }
-    // Room for the declared length up front: no doubling and copying while reading.
-    // Within the limit, and only reserved: pages a short body never fills cost nothing.
-    let expected = declared.map_or(0, |length| length as usize);
     let coding = content_coding(&req)?;
     let room = wait_for_room(&state, bytes_to_hold(coding, declared, limit)).await?;
-    let body = read_body(payload, &state, coding, limit, expected, &room).await?;
+    let body = read_body(payload, &state, coding, limit, declared, &room).await?;
     let id = store_paste(&state, body).await?;
     // A newline after the JSON, as Go's encoder wrote it: `curl -T` output ends its line.
     let mut json = serde_json::json!({ "id": id }).to_string();
@@ -72,7 +69,8 @@ pub async fn put_paste(
         .body(json))
 }
 
-/// `POST /` multipart form: the first text field, else the first file; answers the URL.
+/// `POST /` multipart form: the first non-blank text field, else the first file (see
+/// `first_form_value`); answers the URL.
 pub async fn post_paste(
     req: HttpRequest,
     payload: web::Payload,
@@ -97,8 +95,7 @@ pub async fn post_paste(
     let coding = content_coding(&req)?;
     let room = wait_for_room(&state, bytes_to_hold(coding, declared, body_limit)).await?;
     // The form is read whole, as LogPaste read it, within the paste limit plus its framing.
-    let expected = declared.map_or(0, |length| length as usize);
-    let form = match read_body(payload, &state, coding, body_limit, expected, &room).await {
+    let form = match read_body(payload, &state, coding, body_limit, declared, &room).await {
         Err(PasteError::TooLarge { .. }) => return Err(too_large(limit)),
         read => read?,
     };
@@ -114,7 +111,7 @@ pub async fn post_paste(
     answer_link(&req, &state, body).await
 }
 
-/// A whole body of at most `cap` bytes (`expected` of them announced), read at the pace
+/// A whole body of at most `cap` bytes (`declared` of them, if announced), read at the pace
 /// and within the deadline uploads must keep, then decoded from its Content-Encoding. What
 /// it answers holds `room` until the last handle on its bytes is dropped.
 async fn read_body(
@@ -122,14 +119,14 @@ async fn read_body(
     state: &web::Data<AppState>,
     coding: ContentCoding,
     cap: usize,
-    expected: usize,
+    declared: Option<u64>,
     room: &UploadRoom,
 ) -> Result<Bytes, PasteError> {
     let too_slow = Rc::new(Cell::new(false));
     let raw = paced(payload, state.clone(), too_slow.clone())
         .map(|chunk| chunk.map_err(describe_payload_error));
     let raw = unless_too_slow(
-        with_deadline(cap, read_limited(raw, cap, expected)).await?,
+        with_deadline(cap, read_limited(raw, cap, declared)).await?,
         &too_slow,
     )?;
     decode(coding, holding(raw, room.clone()), cap, room.clone()).await
@@ -425,11 +422,24 @@ fn is_blank(body: &[u8]) -> bool {
     }
 }
 
+/// The body's length as HTTP frames it: its Content-Length, or `None` for a chunked body.
+/// actix reads the body of an unchunked request carrying `Upgrade: websocket` to the end of
+/// the connection, whatever its Content-Length: such an upload's body is its declared length
+/// (`read_limited` reads no further), or nothing without one, as Go's server (LogPaste) has it.
 fn declared_length(req: &HttpRequest) -> Option<u64> {
-    req.headers()
+    let headers = req.headers();
+    let length = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
+        .and_then(|v| v.trim().parse().ok());
+    let asks_for_websocket = headers.get_all(header::UPGRADE).any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
+    });
+    if asks_for_websocket && !headers.contains_key(header::TRANSFER_ENCODING) {
+        return Some(length.unwrap_or(0));
+    }
+    length
 }
 
 fn too_large(limit: usize) -> PasteError {
@@ -541,19 +551,30 @@ async fn with_deadline<T>(
 }
 
 /// Reads a stream of chunks into memory, refusing as soon as it would pass `limit` bytes:
-/// an oversize body is never held in memory. `expected`: the length announced, if any.
+/// an oversize body is never held in memory. `declared`: the length announced, if any; no
+/// byte past it is read (see `declared_length`), so an upload never holds more than the
+/// room it took for it.
 async fn read_limited<S, E>(
     mut stream: S,
     limit: usize,
-    expected: usize,
+    declared: Option<u64>,
 ) -> Result<Bytes, PasteError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let mut body = BytesMut::with_capacity(expected.min(limit));
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| PasteError::BodyRead(e.to_string()))?;
+    let declared = declared.map(|length| usize::try_from(length).unwrap_or(usize::MAX));
+    // Room for the declared length up front: no doubling and copying while reading.
+    // Within the limit, and only reserved: pages a short body never fills cost nothing.
+    let mut body = BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+    while declared.is_none_or(|length| body.len() < length) {
+        let Some(chunk) = stream.next().await else {
+            break;
+        };
+        let mut chunk = chunk.map_err(|e| PasteError::BodyRead(e.to_string()))?;
+        if let Some(length) = declared {
+            chunk.truncate(length - body.len());
+        }
         if body.len() + chunk.len() > limit {
             return Err(too_large(limit));
         }

@@ -9,8 +9,9 @@
 // URL object, as LogPaste's client took it); empty means the page's own server. The promise
 // rejects with an Error whose message is the server's own message. The error also carries
 // `status` (the HTTP status, 0 when the server could not be reached) and
-// `retryAfterSeconds` (from a 429's Retry-After header, else null) and `fromServer` (false
-// when the answer had no body: the message is then the status text, or "upload failed").
+// `retryAfterSeconds` (from the answer's Retry-After header, which 429 and 503 answers carry,
+// else null) and `fromServer` (false when the answer had no body: the message is then the
+// status text, or "upload failed").
 (function (win) {
   function retryAfterSeconds(response) {
     const header = response.headers.get("retry-after");

@@ -219,6 +219,47 @@ async fn a_malformed_chunked_body_is_explained_in_plain_words() {
     );
 }
 
+/// actix reads the body of a request carrying `Upgrade: websocket` to the end of the
+/// connection, whatever its Content-Length says. Such an upload went unanswered until the
+/// upload deadline (160 s, then 408), reading whatever followed it into memory, while the
+/// upload budget counted only the length it declared (200 of them held 466 MiB against a
+/// 32 MiB budget). As HTTP frames it, and LogPaste read it, the body is its Content-Length,
+/// or nothing without one; `raw_request` leaves the connection open, as a waiting client does.
+#[tokio::test]
+async fn an_upload_asking_for_a_websocket_is_read_to_its_content_length_only() {
+    let app = spawn_app().await;
+    let head = "Host: x\r\nUpgrade: websocket\r\nConnection: close\r\n";
+    let put =
+        format!("PUT / HTTP/1.1\r\n{head}Content-Length: 5\r\n\r\nhello, and bytes past the body");
+    let answer = raw_request(app.port, put.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let json: serde_json::Value =
+        serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap_or_default()).unwrap();
+    let id = json["id"].as_str().expect("an id");
+    assert_eq!(
+        app.get(&format!("/{id}")).await.text().await.unwrap(),
+        "hello"
+    );
+
+    let form = "--XyZ\r\nContent-Disposition: form-data; name=\"_\"\r\n\r\nhi\r\n--XyZ--\r\n";
+    let post = format!(
+        "POST / HTTP/1.1\r\n{head}Content-Type: multipart/form-data; boundary=XyZ\r\n\
+         Content-Length: {}\r\n\r\n{form}more bytes",
+        form.len()
+    );
+    let answer = raw_request(app.port, post.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let id = id_from_link(answer.split("\r\n\r\n").nth(1).unwrap_or_default());
+    assert_eq!(app.get(&format!("/{id}")).await.text().await.unwrap(), "hi");
+
+    let answer = raw_request(app.port, format!("PUT / HTTP/1.1\r\n{head}\r\n").as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.ends_with("empty body: send some text to paste\n"),
+        "{answer}"
+    );
+}
+
 #[tokio::test]
 async fn odd_bytes_round_trip_exactly() {
     let app = spawn_app().await;
