@@ -222,7 +222,7 @@ async fn a_malformed_chunked_body_is_explained_in_plain_words() {
 /// actix reads the body of a request carrying `Upgrade: websocket` to the end of the
 /// connection, whatever its Content-Length says. Such an upload went unanswered until the
 /// upload deadline (160 s, then 408), reading whatever followed it into memory, while the
-/// upload budget counted only the length it declared (200 of them held 466 MiB against a
+/// upload budget counted only the length it declared (200 of them held close to 500 MiB against a
 /// 32 MiB budget). As HTTP frames it, and LogPaste read it, the body is its Content-Length,
 /// or nothing without one; `raw_request` leaves the connection open, as a waiting client does.
 #[tokio::test]
