@@ -59,17 +59,44 @@ async fn stop_signals_finish_in_flight_uploads_then_exit_zero() {
         let port = free_port();
         let mut app = spawn_binary(binary_command(&db, port), &db, port).await;
 
-        // An upload whose body is only half sent when the signal arrives.
+        // An upload whose body is only half sent when the signal arrives. It asks for
+        // `100 Continue` (as curl does for large bodies), and that answer is the sign that
+        // the server has taken the connection and read the head: the upload is in flight.
+        // (A fixed 300 ms pause stood in for it. A signal that comes before the server has
+        // taken the connection finds it still in the listen queue, where a stop resets it,
+        // as it would on any server; without the pause 3 runs in 15 failed so.)
         let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .unwrap();
         stream
-            .write_all(b"PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhalf-")
+            .write_all(
+                b"PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\
+                  Expect: 100-continue\r\n\r\n",
+            )
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut interim = [0u8; 25];
+        tokio::time::timeout(Duration::from_secs(30), stream.read_exact(&mut interim))
+            .await
+            .expect("the server took the upload within 30 s")
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&interim),
+            "HTTP/1.1 100 Continue\r\n\r\n",
+            "SIG{signal}"
+        );
+        stream.write_all(b"half-").await.unwrap();
         app.signal(signal);
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // The rest of the body goes once the server has taken the signal (it logs so).
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !app.log().contains("stop signal received") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "SIG{signal} not taken within 30 s:\n{}",
+                app.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         stream.write_all(b"done!").await.unwrap();
         let mut answer = Vec::new();
         tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
