@@ -3,8 +3,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::{
-    binary_command, free_port, get_on_a_small_window, spawn_binary, with_open_file_limit,
-    BinaryApp, WriteLockHolder,
+    binary_command, free_port, get_on_a_small_window, run_binary_to_exit, spawn_binary,
+    spawn_binary_answering_at, with_open_file_limit, BinaryApp, WriteLockHolder,
 };
 
 /// A stop that comes the moment the port opens (a container stopped right after its start)
@@ -245,6 +245,51 @@ async fn settings_with_line_breaks_or_escapes_stay_inside_the_start_up_line() {
             "{forged} on a line of its own: {log:?}"
         );
     }
+}
+
+/// An IPv6 address written as URLs write it, in brackets (`--host [::1]`, as people copy
+/// it from a URL), is that address: the server listens on it, and its errors show it so.
+#[tokio::test]
+async fn a_bracketed_ipv6_host_is_that_address() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("skipped: this machine has no IPv6 loopback");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let port = free_port();
+    let mut command = binary_command(&db, port);
+    command.env("LP_HOST", "[::1]");
+    let log_path = dir.path().join("logpaste.log");
+    let app = spawn_binary_answering_at(command, &db, port, log_path, "[::1]").await;
+    let client = reqwest::Client::new();
+    let stored: serde_json::Value = client
+        .put(format!("{}/", app.address))
+        .body("over ::1\n")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = stored["id"].as_str().expect("an id");
+    let body = reqwest::get(format!("{}/{id}", app.address))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, "over ::1\n");
+
+    // The same address taken: one line naming it, bracketed once.
+    let mut second = binary_command(&dir.path().join("other.db"), port);
+    second.env("LP_HOST", "[::1]");
+    let (code, stderr) = run_binary_to_exit(second);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on [::1]:{port}: ")),
+        "{stderr}"
+    );
 }
 
 /// By default the server answers on every address, IPv4 and IPv6, as LogPaste's Go server

@@ -296,10 +296,22 @@ pub async fn spawn_binary(command: Command, db_path: &Path, port: u16) -> Binary
 
 /// As `spawn_binary`, with the log appended to `log_path`.
 pub async fn spawn_binary_logging_to(
+    command: Command,
+    db_path: &Path,
+    port: u16,
+    log_path: PathBuf,
+) -> BinaryApp {
+    spawn_binary_answering_at(command, db_path, port, log_path, "127.0.0.1").await
+}
+
+/// As `spawn_binary_logging_to`, for a server listening on `ip` (as a URL writes it:
+/// `[::1]`) instead of 127.0.0.1.
+pub async fn spawn_binary_answering_at(
     mut command: Command,
     db_path: &Path,
     port: u16,
     log_path: PathBuf,
+    ip: &str,
 ) -> BinaryApp {
     if let Some(parent) = log_path.parent() {
         std::fs::create_dir_all(parent).expect("log folder");
@@ -318,7 +330,7 @@ pub async fn spawn_binary_logging_to(
         child,
         log_path,
         port,
-        address: format!("http://127.0.0.1:{port}"),
+        address: format!("http://{ip}:{port}"),
         db_path: db_path.to_path_buf(),
     };
     wait_healthy(&mut app).await;
