@@ -317,6 +317,56 @@ async fn large_pastes_uploaded_at_once_all_come_back_byte_for_byte() {
     }
 }
 
+/// Codings at their edges: a gzip body that decodes to exactly the limit is a paste of the
+/// limit (one byte more is 413), as an uncompressed one is; `Content-Encoding: identity`
+/// (or an empty value) is the body as is (RFC 9110 8.4.1), not a coding to refuse; and a
+/// raw deflate stream is told from a zlib one by the whole zlib header, not by its check
+/// value alone (one raw stream in 31 passes that by chance).
+#[tokio::test]
+async fn compressed_uploads_at_the_edges_of_the_limit_and_of_the_formats() {
+    let app = spawn_app_with(AppOptions::args(&["-maxsize", "1"])).await;
+    let put = |coding: &'static str, body: Vec<u8>| {
+        app.client
+            .put(format!("{}/", app.address))
+            .header("content-encoding", coding)
+            .body(body)
+            .send()
+    };
+    let read_back = |response: reqwest::Response| async {
+        assert_eq!(response.status(), 200);
+        let json: serde_json::Value = response.json().await.unwrap();
+        let id = json["id"].as_str().unwrap().to_owned();
+        app.get(&format!("/{id}")).await.bytes().await.unwrap()
+    };
+
+    let exact: Vec<u8> = (0..MIB).map(|i| b'a' + (i % 26) as u8).collect();
+    let back = read_back(put("gzip", gzip(&exact)).await.unwrap()).await;
+    assert!(
+        back == exact,
+        "a gzipped paste of exactly the limit came back different"
+    );
+    let mut over = exact;
+    over.push(b'!');
+    let response = put("gzip", gzip(&over)).await.unwrap();
+    assert_eq!(response.status(), 413);
+
+    for coding in ["identity", ""] {
+        let response = put(coding, b"sent as is\n".to_vec()).await.unwrap();
+        assert_eq!(response.status(), 200, "Content-Encoding {coding:?}");
+        assert_eq!(read_back(response).await, "sent as is\n", "{coding:?}");
+    }
+
+    // One stored (uncompressed) deflate block of 23 bytes: header byte 0x01, then LEN 23
+    // and its complement. 0x0117 is a multiple of 31, as a zlib header's first two bytes
+    // are, but compression method 1 is no zlib header's.
+    let text = b"a stored deflate block\n";
+    let mut raw_deflate = vec![0x01, 23, 0x00, !23u8, 0xff];
+    raw_deflate.extend_from_slice(text);
+    assert_eq!(u16::from_be_bytes([0x01, 23]) % 31, 0);
+    let back = read_back(put("deflate", raw_deflate).await.unwrap()).await;
+    assert_eq!(back, &text[..]);
+}
+
 #[tokio::test]
 async fn a_paste_of_exactly_the_limit_is_accepted_and_one_byte_more_is_413() {
     let app = spawn_app_with(AppOptions::args(&["-maxsize", "1"])).await;
