@@ -183,6 +183,32 @@ async fn preflight_allows_cross_origin_uploads() {
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
 }
 
+/// Only a list of header names is allowed back as asked; anything else a preflight asks for
+/// (parameters, quotes, a list past 1 KiB) gets the default answer, `Content-Type`.
+#[tokio::test]
+async fn preflight_allows_back_only_lists_of_header_names() {
+    let app = spawn_app().await;
+    let long = vec!["x-a"; 300].join(",");
+    assert!(long.len() > 1024);
+    for asked in ["x-a; q=1", "\"x-a\"", "x-a/b", long.as_str()] {
+        let response = app
+            .client
+            .request(reqwest::Method::OPTIONS, format!("{}/", app.address))
+            .header("origin", "https://device.example")
+            .header("access-control-request-method", "PUT")
+            .header("access-control-request-headers", asked)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()["access-control-allow-headers"],
+            "Content-Type",
+            "{asked}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn assets_are_embedded_and_cached_a_week() {
     let app = spawn_app().await;
