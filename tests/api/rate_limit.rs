@@ -284,3 +284,30 @@ fn the_limit_still_expires_after_49_days_of_uptime() {
     let weeks_later = start + wrap + Duration::from_secs(20 * 24 * 3600);
     assert_eq!(limiter.check_at(other, weeks_later), Decision::Allowed);
 }
+
+/// A proxy reached over IPv6 by its address reports the host as `[addr]`, with no port on
+/// the default one: the link uses it as given. A host longer than any (255 bytes, port
+/// included) is refused, and the link falls back to the Host header.
+#[tokio::test]
+async fn proxy_mode_links_keep_bracketed_ipv6_hosts_and_refuse_overlong_ones() {
+    let app = spawn_app_with(AppOptions {
+        behind_proxy: true,
+        ..Default::default()
+    })
+    .await;
+    let longest = format!("{}.example:8443", "a".repeat(255 - ".example:8443".len()));
+    assert_eq!(longest.len(), 255);
+    for host in ["[2001:db8::1]", "[2001:db8::1]:8443", longest.as_str()] {
+        let url = post_forwarded(&app, "https", host).await;
+        assert!(
+            url.starts_with(&format!("https://{host}/")),
+            "{host}: {url}"
+        );
+    }
+    let overlong = format!("a{longest}");
+    let url = post_forwarded(&app, "https", &overlong).await;
+    assert!(
+        url.starts_with(&format!("https://127.0.0.1:{}/", app.port)),
+        "{url}"
+    );
+}
