@@ -311,3 +311,36 @@ async fn proxy_mode_links_keep_bracketed_ipv6_hosts_and_refuse_overlong_ones() {
         "{url}"
     );
 }
+
+/// The limiter's table holds 8 MiB of clients (about 100,000 at one upload a minute, see
+/// README): a spray of 13,200 fresh addresses, more than a table a tenth of that size
+/// holds, must not make it forget a client that used its budget, which would then upload
+/// again within the minute. (The spray sends empty bodies: each is counted, then refused.)
+#[tokio::test]
+async fn a_spray_of_thousands_of_addresses_does_not_reset_a_quiet_clients_budget() {
+    let app = std::sync::Arc::new(proxied_app_limited_to_one().await);
+    let client = "192.0.2.200";
+    assert_eq!(put_from(&app, Some(client)).await.status(), 200);
+    let mut tasks = Vec::new();
+    for worker in 0..8u32 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..1_650u32 {
+                let n = worker * 1_650 + i;
+                let address = format!("10.{}.{}.{}", n >> 16, (n >> 8) & 255, n & 255);
+                let response = app
+                    .client
+                    .put(format!("{}/", app.address))
+                    .header("x-forwarded-for", address)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 400);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(put_from(&app, Some(client)).await.status(), 429);
+}
