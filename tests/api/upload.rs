@@ -1,6 +1,6 @@
 use reqwest::multipart::{Form, Part};
 
-use crate::common::{id_from_link, raw_request, spawn_app, spawn_app_with, AppOptions};
+use crate::common::{id_from_link, raw_request, spawn_app, spawn_app_with, AppOptions, TestApp};
 
 const MIB: usize = 1024 * 1024;
 
@@ -102,13 +102,7 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 #[tokio::test]
 async fn compressed_uploads_are_stored_decoded_within_the_limit() {
     let app = spawn_app().await;
-    let put = |coding: &'static str, body: Vec<u8>| {
-        app.client
-            .put(format!("{}/", app.address))
-            .header("content-encoding", coding)
-            .body(body)
-            .send()
-    };
+    let put = |coding: &'static str, body: Vec<u8>| put_encoded(&app, coding, body);
     let text = "2026-11-26 level=info msg=\"gzip upload\"\n".repeat(1000);
     let deflated = {
         use std::io::Write;
@@ -325,13 +319,7 @@ async fn large_pastes_uploaded_at_once_all_come_back_byte_for_byte() {
 #[tokio::test]
 async fn compressed_uploads_at_the_edges_of_the_limit_and_of_the_formats() {
     let app = spawn_app_with(AppOptions::args(&["-maxsize", "1"])).await;
-    let put = |coding: &'static str, body: Vec<u8>| {
-        app.client
-            .put(format!("{}/", app.address))
-            .header("content-encoding", coding)
-            .body(body)
-            .send()
-    };
+    let put = |coding: &'static str, body: Vec<u8>| put_encoded(&app, coding, body);
     let read_back = |response: reqwest::Response| async {
         assert_eq!(response.status(), 200);
         let json: serde_json::Value = response.json().await.unwrap();
@@ -999,4 +987,17 @@ async fn a_field_named_the_rfc_2231_way_is_a_field() {
         )
         .await;
     assert_eq!(back, b"log line");
+}
+
+/// A PUT of `body` sent with `Content-Encoding: coding`.
+fn put_encoded(
+    app: &TestApp,
+    coding: &str,
+    body: Vec<u8>,
+) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> {
+    app.client
+        .put(format!("{}/", app.address))
+        .header("content-encoding", coding)
+        .body(body)
+        .send()
 }
