@@ -933,9 +933,17 @@ async fn commit_probe(conn: &mut SqliteConnection) -> Result<(), StoreError> {
         Ok(())
     }
     .await;
+    rolled_back_if_failed(conn, outcome).await
+}
+
+/// Rolls back the transaction a failed write left open, so that the connection goes on.
+async fn rolled_back_if_failed<T>(
+    conn: &mut SqliteConnection,
+    outcome: Result<T, StoreError>,
+) -> Result<T, StoreError> {
     if outcome.is_err() {
         if let Err(err) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
-            tracing::debug!(error = %err, "rollback after a failed write probe");
+            tracing::debug!(error = %err, "rollback after a failed write");
         }
     }
     outcome
@@ -946,12 +954,7 @@ async fn commit_batch(
     uploads: &[(Bytes, oneshot::Sender<Result<String, StoreError>>)],
 ) -> Result<Vec<String>, StoreError> {
     let outcome = insert_and_commit(conn, uploads).await;
-    if outcome.is_err() {
-        if let Err(err) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
-            tracing::debug!(error = %err, "rollback after a failed write");
-        }
-    }
-    outcome
+    rolled_back_if_failed(conn, outcome).await
 }
 
 async fn insert_and_commit(
