@@ -87,11 +87,9 @@
   // A file chosen or dropped while another upload runs is not uploaded: say so, beside the
   // "Uploading..." line, and keep saying it once that upload's link is shown.
   function showBusyNote(what) {
-    const strong = document.createElement("strong");
-    strong.textContent = "Still uploading.";
-    errorLine.replaceChildren(
-      strong,
-      " The " + what + " was not uploaded: choose it again when the upload of " + uploading +
+    showError(
+      "Still uploading.",
+      "The " + what + " was not uploaded: choose it again when the upload of " + uploading +
         " is done."
     );
     errorLine.dataset.busyNote = "true";
