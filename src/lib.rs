@@ -16,4 +16,5 @@ pub mod routes;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tick;
 pub mod wal_writeback;

@@ -15,6 +15,8 @@ use crate::memory_budget::{MemoryBudget, SharedBudget};
 use crate::rate_limit::RateLimiter;
 use crate::routes;
 use crate::store::{Store, StoreCloser, StoreError};
+use crate::telemetry;
+use crate::tick;
 
 /// How long in-flight requests may take to finish after a stop signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -91,6 +93,8 @@ impl Application {
         });
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let server = HttpServer::new(move || {
+            // actix builds each worker's App on the worker's own thread.
+            tick::mark_http_worker();
             let behind_proxy = state.config.behind_proxy;
             App::new()
                 .app_data(state.clone())
@@ -118,15 +122,17 @@ impl Application {
                             Ok(response) => response.status().as_u16(),
                             Err(err) => err.as_response_error().status_code().as_u16(),
                         };
-                        tracing::info!(
-                            target: "logpaste::request",
-                            %method,
-                            path,
-                            status,
-                            latency_ms = %format_args!("{:.2}", started.elapsed().as_secs_f64() * 1000.0),
-                            %client,
-                            "request"
-                        );
+                        telemetry::request_line(|| {
+                            tracing::info!(
+                                target: "logpaste::request",
+                                %method,
+                                path,
+                                status,
+                                latency_ms = %format_args!("{:.2}", started.elapsed().as_secs_f64() * 1000.0),
+                                %client,
+                                "request"
+                            )
+                        });
                         result
                     })
                 })

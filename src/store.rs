@@ -3,6 +3,7 @@
 //!
 //! A paste is acknowledged only after the transaction holding it has committed.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -24,6 +25,7 @@ use crate::allocator;
 use crate::cache::PasteCache;
 use crate::id;
 use crate::paste_bytes::PasteBytes;
+use crate::tick;
 use crate::wal_writeback;
 
 /// Most uploads committed in one transaction.
@@ -456,16 +458,28 @@ impl PasteReaders {
     /// Whether the id is stored: a look in the id index, never the paste itself.
     fn exists(&self, id: &str) -> Result<bool, StoreError> {
         self.with_connection(|connection| {
-            connection
+            Ok(connection
                 .prepare_cached("SELECT EXISTS (SELECT 1 FROM entries WHERE id = ?1)")?
-                .query_row([id], |row| row.get(0))
+                .query_row([id], |row| row.get::<_, bool>(0))?
+                .then_some(()))
         })
+        .map(|found| found.is_some())
     }
 
+    /// Runs `read` on an HTTP worker's own connection, inside the read snapshot it keeps
+    /// until the end of the scheduler tick, or elsewhere on a pooled connection in a
+    /// snapshot of its own. Taking a snapshot costs more than the lookup (locks on the
+    /// WAL's shared memory, `fcntl`, `fstat`), and under load a tick serves tens of GETs.
+    /// A snapshot can only be older than the paste, never show it changed (pastes are never
+    /// changed or deleted), so only a miss needs a look in a fresh one: a paste committed
+    /// since the tick began, read back at once by its uploader.
     fn with_connection<T>(
         &self,
-        read: impl FnOnce(&rusqlite::Connection) -> Result<T, rusqlite::Error>,
-    ) -> Result<T, StoreError> {
+        read: impl Fn(&rusqlite::Connection) -> Result<Option<T>, rusqlite::Error>,
+    ) -> Result<Option<T>, StoreError> {
+        if let Some(found) = self.in_tick_snapshot(&read) {
+            return found;
+        }
         let connection = match self.lock().pop() {
             Some(connection) => connection,
             None => self.open()?,
@@ -476,6 +490,55 @@ impl PasteReaders {
             idle.push(connection);
         }
         Ok(result)
+    }
+
+    /// `None` off an HTTP worker (no tick to share a snapshot with).
+    fn in_tick_snapshot<T>(
+        &self,
+        read: &impl Fn(&rusqlite::Connection) -> Result<Option<T>, rusqlite::Error>,
+    ) -> Option<Result<Option<T>, StoreError>> {
+        TICK_READER.with_borrow_mut(|slot| {
+            if slot.as_ref().is_some_and(|reader| reader.path != self.path) {
+                // A worker thread of another server in this process (tests): not ours.
+                *slot = None;
+            }
+            if !tick::at_end(end_tick_snapshot) {
+                return None;
+            }
+            let result = self.read_in_snapshot(slot, read);
+            if result.is_err() {
+                // Whatever state the failure left, the next read opens a new connection.
+                *slot = None;
+            }
+            Some(result)
+        })
+    }
+
+    fn read_in_snapshot<T>(
+        &self,
+        slot: &mut Option<TickReader>,
+        read: &impl Fn(&rusqlite::Connection) -> Result<Option<T>, rusqlite::Error>,
+    ) -> Result<Option<T>, StoreError> {
+        let reader = match slot {
+            Some(reader) => reader,
+            None => slot.insert(TickReader {
+                path: self.path.clone(),
+                connection: self.open()?,
+            }),
+        };
+        let connection = &reader.connection;
+        let fresh = connection.is_autocommit();
+        if fresh {
+            // The snapshot itself begins with the first read.
+            connection.execute_batch("BEGIN")?;
+        }
+        Ok(match read(connection)? {
+            None if !fresh => {
+                connection.execute_batch("COMMIT; BEGIN")?;
+                read(connection)?
+            }
+            found => found,
+        })
     }
 
     fn open(&self) -> Result<rusqlite::Connection, rusqlite::Error> {
@@ -493,6 +556,35 @@ impl PasteReaders {
         // Only push and pop happen under the lock: a poisoned list is still a list.
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+thread_local! {
+    /// An HTTP worker's paste reader (see `PasteReaders::with_connection`).
+    static TICK_READER: RefCell<Option<TickReader>> = const { RefCell::new(None) };
+}
+
+struct TickReader {
+    path: PathBuf,
+    connection: rusqlite::Connection,
+}
+
+/// Ends this worker's read snapshot, so that checkpoints can copy past it.
+fn end_tick_snapshot() {
+    let _ = TICK_READER.try_with(|slot| {
+        let Ok(mut slot) = slot.try_borrow_mut() else {
+            return;
+        };
+        let ended = match slot.as_ref() {
+            Some(reader) if !reader.connection.is_autocommit() => {
+                reader.connection.execute_batch("COMMIT")
+            }
+            _ => Ok(()),
+        };
+        if let Err(err) = ended {
+            tracing::warn!(error = %err, "could not end a read snapshot; reopening the reader");
+            *slot = None;
+        }
+    });
 }
 
 /// What a paste read gave: the paste in one buffer, or a large one in slices.
@@ -537,8 +629,13 @@ fn read_in_slices(
     connection: &rusqlite::Connection,
     id: &str,
 ) -> Result<Option<Vec<Bytes>>, rusqlite::Error> {
-    // One read transaction: the rowid found is the row read.
-    let transaction = connection.unchecked_transaction()?;
+    // One read transaction: the rowid found is the row read (a worker's tick snapshot is
+    // one already).
+    let transaction = if connection.is_autocommit() {
+        Some(connection.unchecked_transaction()?)
+    } else {
+        None
+    };
     let rowid: Option<i64> = connection
         .prepare_cached("SELECT rowid FROM entries WHERE id = ?1")?
         .query_row([id], |row| row.get(0))
@@ -569,7 +666,9 @@ fn read_in_slices(
         slices.push(Bytes::from(slice));
     }
     drop(blob);
-    transaction.commit()?;
+    if let Some(transaction) = transaction {
+        transaction.commit()?;
+    }
     Ok(Some(slices))
 }
 
@@ -1280,5 +1379,53 @@ mod tests {
         }
         drop(store);
         closer.close().await;
+    }
+
+    /// On an HTTP worker, reads share one snapshot until the end of the scheduler tick.
+    /// A paste committed after that snapshot began, read in the same tick, is still found
+    /// (pastes never change, so only a miss needs a fresh look); and the tick's end lets
+    /// the snapshot go.
+    #[tokio::test]
+    async fn a_tick_snapshot_older_than_a_paste_still_finds_it() {
+        let folder = tempfile::tempdir().unwrap();
+        let db = folder.path().join("store.db");
+        tokio::task::LocalSet::new()
+            .run_until(async {
+                tick::mark_http_worker();
+                let (store, closer) = Store::open(&db, false).await.unwrap();
+                let older = store.insert(Bytes::from_static(b"older")).await.unwrap();
+                // No await that could yield from here on: one tick.
+                assert!(store.fetch("AbCdEfGh").await.unwrap().is_none());
+                let in_snapshot = TICK_READER.with_borrow(|reader| {
+                    reader
+                        .as_ref()
+                        .is_some_and(|r| !r.connection.is_autocommit())
+                });
+                assert!(in_snapshot, "the read did not begin a tick snapshot");
+                rusqlite::Connection::open(&db)
+                    .unwrap()
+                    .execute(
+                        "INSERT INTO entries (id, creation_time, contents) \
+                         VALUES ('NewPaste', '2026-01-01T00:00:00Z', 'newer')",
+                        [],
+                    )
+                    .unwrap();
+                let newer = store.fetch("NewPaste").await.unwrap().unwrap();
+                assert_eq!(newer.to_vec(), b"newer");
+                let older = store.fetch(&older).await.unwrap().unwrap();
+                assert_eq!(older.to_vec(), b"older");
+                // The tick ends at the first yield; so does the snapshot.
+                tokio::task::yield_now().await;
+                tokio::task::yield_now().await;
+                let ended = TICK_READER.with_borrow(|reader| {
+                    reader
+                        .as_ref()
+                        .is_some_and(|r| r.connection.is_autocommit())
+                });
+                assert!(ended, "the snapshot outlived its tick");
+                drop(store);
+                closer.close().await;
+            })
+            .await;
     }
 }

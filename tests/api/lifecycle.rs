@@ -193,10 +193,7 @@ async fn logs_one_line_per_request_and_the_config_without_secrets() {
     ] {
         assert!(start.contains(setting), "{setting} missing from {start}");
     }
-    let request = log
-        .lines()
-        .find(|line| line.contains("/AbCdEfGh"))
-        .unwrap_or_else(|| panic!("no request line in {log}"));
+    let request = app.log_line(|line| line.contains("/AbCdEfGh"));
     for part in [
         "method=GET",
         "status=404",
@@ -205,6 +202,7 @@ async fn logs_one_line_per_request_and_the_config_without_secrets() {
     ] {
         assert!(request.contains(part), "{part} missing from {request}");
     }
+    let log = app.log();
     for secret in [
         "very-secret-access-key",
         "AKIAEXAMPLEKEYID",
@@ -388,17 +386,12 @@ fn by_default_the_server_answers_over_ipv4_and_ipv6() {
         .find(|line| line.contains("logpaste started"))
         .unwrap();
     assert!(start.contains("host=::"), "{start}");
-    let ipv4_put = log
-        .lines()
-        .find(|line| line.contains("method=PUT"))
-        .unwrap_or_else(|| panic!("no PUT line in {log}"));
+    let ipv4_put = app.log_line(|line| line.contains("method=PUT"));
     let has = |line: &str, field: &str| line.split_whitespace().any(|word| word == field);
-    assert!(has(ipv4_put, "client=127.0.0.1"), "{ipv4_put}");
-    let ipv6_get = log
-        .lines()
-        .find(|line| line.contains(&format!("/{id}")) && line.contains("method=GET"))
-        .unwrap_or_else(|| panic!("no GET line in {log}"));
-    assert!(has(ipv6_get, "client=::1"), "{ipv6_get}");
+    assert!(has(&ipv4_put, "client=127.0.0.1"), "{ipv4_put}");
+    let ipv6_get =
+        app.log_line(|line| line.contains(&format!("/{id}")) && line.contains("method=GET"));
+    assert!(has(&ipv6_get, "client=::1"), "{ipv6_get}");
 }
 
 /// A request actix cannot parse (a TLS hello, a broken header) gets a 400 from actix itself,
@@ -811,4 +804,58 @@ async fn a_form_of_many_tiny_parts_is_parsed_within_its_room() {
         peak < 160,
         "peak RSS {peak} MiB for one 64 MiB form of tiny parts"
     );
+}
+
+/// Under load a worker writes its requests' log lines together (telemetry.rs): every
+/// request still gets its own whole line, none lost or cut into another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_gets_one_whole_log_line_under_load() {
+    const CLIENTS: usize = 16;
+    const REQUESTS_EACH: usize = 100;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let port = free_port();
+    let app = spawn_binary(binary_command(&db, port), &db, port).await;
+    let mut clients = Vec::new();
+    for client_number in 0..CLIENTS {
+        let (client, address) = (reqwest::Client::new(), app.address.clone());
+        clients.push(tokio::spawn(async move {
+            for n in 0..REQUESTS_EACH {
+                let path = format!("/Zz{client_number:02}x{n:03}");
+                let response = client.get(format!("{address}{path}")).send().await.unwrap();
+                assert_eq!(response.status(), 404);
+            }
+        }));
+    }
+    for client in clients {
+        client.await.unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let request_lines = loop {
+        let log = app.log();
+        let lines: Vec<String> = log
+            .lines()
+            .filter(|line| line.contains("path=\"/Zz"))
+            .map(str::to_string)
+            .collect();
+        if lines.len() >= CLIENTS * REQUESTS_EACH || std::time::Instant::now() > deadline {
+            break lines;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(request_lines.len(), CLIENTS * REQUESTS_EACH);
+    let mut paths = std::collections::HashSet::new();
+    for line in &request_lines {
+        assert_eq!(line.matches(" INFO ").count(), 1, "{line}");
+        assert_eq!(line.matches("method=GET").count(), 1, "{line}");
+        assert!(line.ends_with("client=127.0.0.1"), "{line}");
+        let path = line
+            .split("path=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        assert!(paths.insert(path.to_string()), "two lines for {path}");
+    }
 }

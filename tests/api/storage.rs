@@ -776,3 +776,82 @@ async fn a_full_disk_under_a_flow_of_uploads_keeps_the_health_check_at_200() {
     app.put_ok("room again").await;
     app.stop().await;
 }
+
+/// GETs on an HTTP worker share one read snapshot per scheduler tick (store.rs), which may
+/// have begun before a paste was committed: the GET right after its PUT still finds it,
+/// while other clients keep both workers reading.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paste_reads_back_at_once_while_other_reads_keep_the_workers_busy() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let app = spawn_app().await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for _ in 0..32 {
+        let (client, address, stop) = (reqwest::Client::new(), app.address.clone(), stop.clone());
+        readers.push(tokio::spawn(async move {
+            let mut reads = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                // An unknown id is never cached: every GET is a read in the worker's snapshot.
+                let response = client.get(format!("{address}/AbCdEfGh")).send().await;
+                assert_eq!(response.unwrap().status(), 404);
+                reads += 1;
+            }
+            reads
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for n in 0..300 {
+        let body = format!("paste {n}");
+        let id = app.put_ok(body.clone()).await;
+        let back = app.get(&format!("/{id}")).await;
+        assert_eq!(
+            back.status(),
+            200,
+            "paste {n} not found right after its PUT"
+        );
+        assert_eq!(back.text().await.unwrap(), body);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for reader in readers {
+        assert!(reader.await.unwrap() > 0);
+    }
+}
+
+/// A worker's read snapshot ends with its tick: once the reads stop, nothing holds the WAL,
+/// and a checkpoint can copy all of it back and start it over (TRUNCATE waits for readers
+/// and reports busy while one holds an old snapshot).
+#[tokio::test]
+async fn reads_leave_no_snapshot_open_once_they_stop() {
+    let app = spawn_app().await;
+    for n in 0..20 {
+        let id = app.put_ok(format!("paste {n}")).await;
+        assert_eq!(app.get(&format!("/{id}")).await.status(), 200);
+        assert_eq!(app.get("/AbCdEfGh").await.status(), 404);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        // busy_timeout prints its value first; the checkpoint's "busy|log|copied" follows.
+        let result = sqlite3(
+            &app.db_path,
+            "PRAGMA busy_timeout = 200; PRAGMA wal_checkpoint(TRUNCATE);",
+        );
+        if result
+            .lines()
+            .last()
+            .is_some_and(|line| line.starts_with("0|"))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a reader still holds the WAL 5 s after the last GET: {result}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        sqlite3(&app.db_path, "SELECT count(*) FROM entries;"),
+        "20\n"
+    );
+}

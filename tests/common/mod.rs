@@ -222,6 +222,23 @@ impl BinaryApp {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
+    /// The first log line `wanted` accepts, waiting up to 10 s for it: a request's line is
+    /// written at the end of its worker's tick, a moment after the response went out.
+    pub fn log_line(&self, wanted: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if let Some(line) = log.lines().find(|line| wanted(line)) {
+                return line.to_string();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no such line in the log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// The homepage's HTML.
     pub async fn homepage(&self) -> String {
         reqwest::get(format!("{}/", self.address))
