@@ -22,6 +22,7 @@ end
 
 local ids = {}
 local puts = {}
+local gets = {}
 local put_cursor = 1
 local plain_get
 
@@ -53,7 +54,12 @@ function init(args)
       puts[variant] = wrk.format("PUT", "/", nil, log_body(body_bytes, variant + 16 * thread))
     end
   end
-  -- Without ids, GET wrk's own URL, formatted once.
+  -- Every GET formatted once, as the PUTs are: formatting one per request cost wrk a sixth
+  -- more CPU per request (15.4 against 13.2 us), taken from the server on the same cores.
+  for i = 1, #ids do
+    gets[i] = wrk.format("GET", "/" .. ids[i])
+  end
+  -- Without ids, GET wrk's own URL.
   plain_get = wrk.format()
 end
 
@@ -63,7 +69,7 @@ local function next_put()
 end
 
 local function random_get()
-  return wrk.format("GET", "/" .. ids[math.random(#ids)])
+  return gets[math.random(#gets)]
 end
 
 function request()
