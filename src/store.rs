@@ -72,7 +72,8 @@ const STATEMENT_PAYLOAD_BYTES: usize = 1024 * 1024;
 const ID_ATTEMPTS: usize = 16;
 /// Connections for the health check; paste reads have their own (see `PasteReaders`).
 const READERS: u32 = 1;
-/// Idle connections kept for paste reads: one per thread that reads at the same time.
+/// Idle connections kept for paste reads off the HTTP workers (each worker has its own, see
+/// `PasteReaders::with_connection`): one per thread that reads at the same time.
 const IDLE_PASTE_READERS: usize = 8;
 /// Memory kept for recently read pastes, so a paste read over and over (a shared link)
 /// costs no database query. Small enough for a small container.
