@@ -11,9 +11,11 @@ use std::cell::{Cell, RefCell};
 
 thread_local! {
     /// Set on the threads of the HTTP workers, which run a scheduler that can take a
-    /// local task. Anywhere else deferred work is done at once.
+    /// local task. Anywhere else `at_end` refuses, and callers do without.
     static ON_HTTP_WORKER: Cell<bool> = const { Cell::new(false) };
-    /// Work waiting for the end of this tick, each at most once.
+    /// Work waiting for the end of this tick, each once (compared by address: a function
+    /// whose address differed between codegen units would run twice, which is harmless for
+    /// the idempotent work queued here).
     static AT_END: RefCell<Vec<fn()>> = const { RefCell::new(Vec::new()) };
 }
 
