@@ -817,8 +817,13 @@ async fn every_request_gets_one_whole_log_line_under_load() {
     let port = free_port();
     let app = spawn_binary(binary_command(&db, port), &db, port).await;
     let mut clients = Vec::new();
+    // Each request bounded in time: a hung server fails the test, not hangs it.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
     for client_number in 0..CLIENTS {
-        let (client, address) = (reqwest::Client::new(), app.address.clone());
+        let (client, address) = (client.clone(), app.address.clone());
         clients.push(tokio::spawn(async move {
             for n in 0..REQUESTS_EACH {
                 let path = format!("/Zz{client_number:02}x{n:03}");

@@ -788,8 +788,13 @@ async fn a_paste_reads_back_at_once_while_other_reads_keep_the_workers_busy() {
     let app = spawn_app().await;
     let stop = Arc::new(AtomicBool::new(false));
     let mut readers = Vec::new();
+    // Every request and the whole test are bounded in time: a hung server fails, not hangs.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
     for _ in 0..32 {
-        let (client, address, stop) = (reqwest::Client::new(), app.address.clone(), stop.clone());
+        let (client, address, stop) = (client.clone(), app.address.clone(), stop.clone());
         readers.push(tokio::spawn(async move {
             let mut reads = 0u32;
             while !stop.load(Ordering::Relaxed) {
@@ -802,18 +807,25 @@ async fn a_paste_reads_back_at_once_while_other_reads_keep_the_workers_busy() {
         }));
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    for n in 0..300 {
-        let body = format!("paste {n}");
-        let id = app.put_ok(body.clone()).await;
-        let back = app.get(&format!("/{id}")).await;
-        assert_eq!(
-            back.status(),
-            200,
-            "paste {n} not found right after its PUT"
-        );
-        assert_eq!(back.text().await.unwrap(), body);
-    }
+    let read_backs = async {
+        for n in 0..300 {
+            let body = format!("paste {n}");
+            let id = app.put_ok(body.clone()).await;
+            let back = app.get(&format!("/{id}")).await;
+            assert_eq!(
+                back.status(),
+                200,
+                "paste {n} not found right after its PUT"
+            );
+            assert_eq!(back.text().await.unwrap(), body);
+        }
+    };
+    let finished = tokio::time::timeout(Duration::from_secs(120), read_backs).await;
     stop.store(true, Ordering::Relaxed);
+    assert!(
+        finished.is_ok(),
+        "300 uploads and reads took over 2 minutes"
+    );
     for reader in readers {
         assert!(reader.await.unwrap() > 0);
     }
