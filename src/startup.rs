@@ -241,32 +241,34 @@ fn log_effective_config(config: &Config, port: u16) {
     }
 }
 
-/// The host without the brackets an IPv6 address wears in URLs (`[::1]`), which people
-/// also write on a command line.
-fn unbracketed(host: &str) -> &str {
+/// The host as an IP address, if it is one; also in the brackets an IPv6 address wears in
+/// URLs (`[::1]`), which people also write on a command line.
+fn host_ip(host: &str) -> Option<IpAddr> {
     host.strip_prefix('[')
         .and_then(|inner| inner.strip_suffix(']'))
         .unwrap_or(host)
+        .parse()
+        .ok()
 }
 
 /// `host:port` as a message shows it, an IPv6 address in brackets.
 fn display_address(host: &str, port: u16) -> String {
-    match unbracketed(host).parse::<IpAddr>() {
-        Ok(ip) => SocketAddr::new(ip, port).to_string(),
-        Err(_) => format!("{host}:{port}"),
+    match host_ip(host) {
+        Some(ip) => SocketAddr::new(ip, port).to_string(),
+        None => format!("{host}:{port}"),
     }
 }
 
-/// Listens on `host` (an address, bracketed or not, or a name) and `port`. The wildcard `::` (the default) is
-/// one socket for IPv4 and IPv6, as Go opens LogPaste's `:PORT`: clients reaching the host
-/// over either get an answer. Where the kernel has no IPv6 at all, it falls back to every
+/// Listens on `host` (an address, bracketed or not, or a name) and `port`. The wildcard `::`
+/// (the default) is one socket for IPv4 and IPv6, as Go opens LogPaste's `:PORT`: clients
+/// reaching the host over either get an answer. Where the kernel has no IPv6 at all, it falls back to every
 /// IPv4 address, as Go does.
 fn bind_listener(host: &str, port: u16) -> std::io::Result<TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
-    match unbracketed(host).parse::<IpAddr>() {
-        Ok(IpAddr::V6(ip)) if ip == Ipv6Addr::UNSPECIFIED => {}
-        Ok(ip) => return TcpListener::bind((ip, port)),
-        Err(_) => return TcpListener::bind((host, port)),
+    match host_ip(host) {
+        Some(IpAddr::V6(ip)) if ip == Ipv6Addr::UNSPECIFIED => {}
+        Some(ip) => return TcpListener::bind((ip, port)),
+        None => return TcpListener::bind((host, port)),
     }
     let dual_stack = || -> std::io::Result<TcpListener> {
         let socket = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;

@@ -458,6 +458,8 @@ impl PasteReaders {
 
     /// Whether the id is stored: a look in the id index, never the paste itself.
     fn exists(&self, id: &str) -> Result<bool, StoreError> {
+        // As an Option (`Some(())` when stored): a miss is what sends a tick snapshot's read
+        // to a fresh snapshot (see `with_connection`).
         self.with_connection(|connection| {
             Ok(connection
                 .prepare_cached("SELECT EXISTS (SELECT 1 FROM entries WHERE id = ?1)")?

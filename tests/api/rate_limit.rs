@@ -44,14 +44,18 @@ async fn forwarded_headers_are_ignored_outside_proxy_mode() {
     assert_eq!(put_from(&app, Some("198.51.100.3")).await.status(), 429);
 }
 
-/// An app in proxy mode that lets each client upload once a minute.
-async fn proxied_app_limited_to_one() -> TestApp {
+/// An app in proxy mode, started with `args`.
+async fn proxied_app(args: &[&str]) -> TestApp {
     spawn_app_with(AppOptions {
-        args: vec!["-perminutelimit".into(), "1".into()],
         behind_proxy: true,
-        ..Default::default()
+        ..AppOptions::args(args)
     })
     .await
+}
+
+/// An app in proxy mode that lets each client upload once a minute.
+async fn proxied_app_limited_to_one() -> TestApp {
+    proxied_app(&["-perminutelimit", "1"]).await
 }
 
 #[tokio::test]
@@ -112,12 +116,7 @@ async fn a_client_cannot_leave_its_budget_with_a_byte_that_is_not_ascii() {
 
 #[tokio::test]
 async fn malformed_forwarded_headers_never_cause_a_5xx() {
-    let app = spawn_app_with(AppOptions {
-        args: vec!["-perminutelimit".into(), "1000".into()],
-        behind_proxy: true,
-        ..Default::default()
-    })
-    .await;
+    let app = proxied_app(&["-perminutelimit", "1000"]).await;
     // Values no host could have: the link falls back to https and the Host header.
     let junk = [
         "",
@@ -184,11 +183,7 @@ async fn post_forwarded(app: &TestApp, proto: &str, host: &str) -> String {
 
 #[tokio::test]
 async fn proxy_mode_links_use_the_proxys_scheme_and_host() {
-    let app = spawn_app_with(AppOptions {
-        behind_proxy: true,
-        ..Default::default()
-    })
-    .await;
+    let app = proxied_app(&[]).await;
     let url = post_forwarded(&app, "https", "logs.example.com").await;
     assert!(url.starts_with("https://logs.example.com/"), "{url}");
 
@@ -220,24 +215,30 @@ async fn proxy_mode_links_use_the_proxys_scheme_and_host() {
 
 #[tokio::test]
 async fn thousands_of_sprayed_addresses_each_get_their_budget_and_no_5xx() {
-    let app = std::sync::Arc::new(
-        spawn_app_with(AppOptions {
-            args: vec!["-perminutelimit".into(), "1".into()],
-            behind_proxy: true,
-            ..Default::default()
-        })
-        .await,
-    );
+    let app = std::sync::Arc::new(proxied_app_limited_to_one().await);
+    spray(&app, 16, 125, |app, address| async move {
+        let first = put_from(&app, Some(&address)).await.status().as_u16();
+        let second = put_from(&app, Some(&address)).await.status().as_u16();
+        assert_eq!((first, second), (200, 429), "{address}");
+    })
+    .await;
+}
+
+/// `workers` tasks at once, each calling `visit` for its `each` fresh addresses in turn
+/// (10.x.y.z, all different).
+async fn spray<F, Fut>(app: &std::sync::Arc<TestApp>, workers: u32, each: u32, visit: F)
+where
+    F: Fn(std::sync::Arc<TestApp>, String) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     let mut tasks = Vec::new();
-    for worker in 0..16u32 {
-        let app = app.clone();
+    for worker in 0..workers {
+        let (app, visit) = (app.clone(), visit.clone());
         tasks.push(tokio::spawn(async move {
-            for i in 0..125u32 {
-                let n = worker * 125 + i;
+            for i in 0..each {
+                let n = worker * each + i;
                 let address = format!("10.{}.{}.{}", n >> 16, (n >> 8) & 255, n & 255);
-                let first = put_from(&app, Some(&address)).await.status().as_u16();
-                let second = put_from(&app, Some(&address)).await.status().as_u16();
-                assert_eq!((first, second), (200, 429), "{address}");
+                visit(app.clone(), address).await;
             }
         }));
     }
@@ -290,11 +291,7 @@ fn the_limit_still_expires_after_49_days_of_uptime() {
 /// included) is refused, and the link falls back to the Host header.
 #[tokio::test]
 async fn proxy_mode_links_keep_bracketed_ipv6_hosts_and_refuse_overlong_ones() {
-    let app = spawn_app_with(AppOptions {
-        behind_proxy: true,
-        ..Default::default()
-    })
-    .await;
+    let app = proxied_app(&[]).await;
     let longest = format!("{}.example:8443", "a".repeat(255 - ".example:8443".len()));
     assert_eq!(longest.len(), 255);
     for host in ["[2001:db8::1]", "[2001:db8::1]:8443", longest.as_str()] {
@@ -321,26 +318,16 @@ async fn a_spray_of_thousands_of_addresses_does_not_reset_a_quiet_clients_budget
     let app = std::sync::Arc::new(proxied_app_limited_to_one().await);
     let client = "192.0.2.200";
     assert_eq!(put_from(&app, Some(client)).await.status(), 200);
-    let mut tasks = Vec::new();
-    for worker in 0..8u32 {
-        let app = app.clone();
-        tasks.push(tokio::spawn(async move {
-            for i in 0..1_650u32 {
-                let n = worker * 1_650 + i;
-                let address = format!("10.{}.{}.{}", n >> 16, (n >> 8) & 255, n & 255);
-                let response = app
-                    .client
-                    .put(format!("{}/", app.address))
-                    .header("x-forwarded-for", address)
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(response.status(), 400);
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
+    spray(&app, 8, 1_650, |app, address| async move {
+        let response = app
+            .client
+            .put(format!("{}/", app.address))
+            .header("x-forwarded-for", address)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+    })
+    .await;
     assert_eq!(put_from(&app, Some(client)).await.status(), 429);
 }

@@ -1,11 +1,32 @@
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::{get_on_a_small_window, raw_request, spawn_app, spawn_app_with, AppOptions};
+use crate::common::{
+    get_on_a_small_window, raw_request, spawn_app, spawn_app_with, AppOptions, TestApp,
+};
 
 /// Sends a raw request line so that no client normalises the path first.
 async fn raw_get(port: u16, path: &str) -> String {
     let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     raw_request(port, request.as_bytes()).await
+}
+
+/// A CORS preflight from another origin asking to send `method` to `path`, with the
+/// request headers it names, if any.
+async fn preflight(
+    app: &TestApp,
+    path: &str,
+    method: &str,
+    headers: Option<&str>,
+) -> reqwest::Response {
+    let mut request = app
+        .client
+        .request(reqwest::Method::OPTIONS, format!("{}{path}", app.address))
+        .header("origin", "https://device.example")
+        .header("access-control-request-method", method);
+    if let Some(headers) = headers {
+        request = request.header("access-control-request-headers", headers);
+    }
+    request.send().await.unwrap()
 }
 
 #[tokio::test]
@@ -142,14 +163,7 @@ async fn revalidation_answers_304_only_for_stored_pastes() {
 async fn preflight_allows_cross_origin_uploads() {
     let app = spawn_app().await;
     for path in ["/", "/some/path"] {
-        let response = app
-            .client
-            .request(reqwest::Method::OPTIONS, format!("{}{path}", app.address))
-            .header("origin", "https://device.example")
-            .header("access-control-request-method", "PUT")
-            .send()
-            .await
-            .unwrap();
+        let response = preflight(&app, path, "PUT", None).await;
         assert_eq!(response.status(), 200);
         let headers = response.headers();
         assert_eq!(headers["access-control-allow-origin"], "*");
@@ -160,18 +174,7 @@ async fn preflight_allows_cross_origin_uploads() {
         assert_eq!(headers["access-control-allow-headers"], "Content-Type");
     }
     // Headers an embedding app adds to every request are allowed, so its uploads go through.
-    let response = app
-        .client
-        .request(reqwest::Method::OPTIONS, format!("{}/", app.address))
-        .header("origin", "https://device.example")
-        .header("access-control-request-method", "POST")
-        .header(
-            "access-control-request-headers",
-            "x-requested-with,authorization",
-        )
-        .send()
-        .await
-        .unwrap();
+    let response = preflight(&app, "/", "POST", Some("x-requested-with,authorization")).await;
     assert_eq!(
         response.headers()["access-control-allow-headers"],
         "x-requested-with,authorization"
@@ -191,15 +194,7 @@ async fn preflight_allows_back_only_lists_of_header_names() {
     let long = vec!["x-a"; 300].join(",");
     assert!(long.len() > 1024);
     for asked in ["x-a; q=1", "\"x-a\"", "x-a/b", long.as_str()] {
-        let response = app
-            .client
-            .request(reqwest::Method::OPTIONS, format!("{}/", app.address))
-            .header("origin", "https://device.example")
-            .header("access-control-request-method", "PUT")
-            .header("access-control-request-headers", asked)
-            .send()
-            .await
-            .unwrap();
+        let response = preflight(&app, "/", "PUT", Some(asked)).await;
         assert_eq!(response.status(), 200);
         assert_eq!(
             response.headers()["access-control-allow-headers"],
