@@ -1023,12 +1023,7 @@ async fn trim_wal(
 ) -> Result<Option<u64>, sqlx::Error> {
     // Copies what is left, so that the write below finds the WAL complete.
     checkpoint(conn, "PASSIVE").await?;
-    let version: i64 = sqlx::query_scalar("PRAGMA user_version")
-        .fetch_one(&mut *conn)
-        .await?;
-    sqlx::query(&format!("PRAGMA user_version = {version}"))
-        .execute(&mut *conn)
-        .await?;
+    write_without_change(conn).await?;
     // Read before the count of frames, so that any commit it misses changes this.
     let data_version: i64 = sqlx::query_scalar("PRAGMA data_version")
         .fetch_one(&mut *conn)
@@ -1126,17 +1121,23 @@ async fn take_write_lock(conn: &mut SqliteConnection) -> Result<(), StoreError> 
 async fn commit_probe(conn: &mut SqliteConnection) -> Result<(), StoreError> {
     let outcome = async {
         sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
-            .fetch_one(&mut *conn)
-            .await?;
-        sqlx::query(&format!("PRAGMA user_version = {version}"))
-            .execute(&mut *conn)
-            .await?;
+        write_without_change(conn).await?;
         sqlx::query("COMMIT").execute(&mut *conn).await?;
         Ok(())
     }
     .await;
     rolled_back_if_failed(conn, outcome).await
+}
+
+/// Writes a page and changes nothing: the header's user_version, set to what it is.
+async fn write_without_change(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut *conn)
+        .await?;
+    sqlx::query(&format!("PRAGMA user_version = {version}"))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Rolls back the transaction a failed write left open, so that the connection goes on.
