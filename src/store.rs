@@ -1039,12 +1039,8 @@ async fn trim_wal(
     };
     let in_use = WAL_HEADER_BYTES + frames * (WAL_FRAME_HEADER_BYTES + page_size);
     let started_at = std::fs::metadata(wal_path)?.len();
-    loop {
-        let size = std::fs::metadata(wal_path)?.len();
-        if size <= in_use {
-            tracing::debug!(from = started_at, to = size, "WAL file cut back");
-            return Ok(Some(size));
-        }
+    let mut size = started_at;
+    while size > in_use {
         let cut_to = size.saturating_sub(WAL_TRIM_STEP_BYTES).max(in_use);
         sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
         let cut = async {
@@ -1076,8 +1072,11 @@ async fn trim_wal(
             return Ok(None);
         }
         released?;
+        size = cut_to;
         between_cuts();
     }
+    tracing::debug!(from = started_at, to = size, "WAL file cut back");
+    Ok(Some(size))
 }
 
 /// Runs a blocking file operation on tokio's blocking threads. The writer shares its
@@ -1584,9 +1583,8 @@ mod tests {
         (db, wal, conn, rows)
     }
 
-    /// Every row reads back whole through a connection of its own, and the file is sound.
-    fn assert_rows_intact(db: &Path, rows: &[(String, Vec<u8>)]) {
-        let reader = rusqlite::Connection::open(db).unwrap();
+    /// Every row reads back whole through `reader`.
+    fn assert_rows_read_back(reader: &rusqlite::Connection, rows: &[(String, Vec<u8>)]) {
         for (id, contents) in rows {
             let stored: Vec<u8> = reader
                 .query_row("SELECT contents FROM entries WHERE id = ?1", [id], |row| {
@@ -1595,6 +1593,12 @@ mod tests {
                 .unwrap_or_else(|err| panic!("{id}: {err}"));
             assert!(stored == *contents, "{id} reads back changed");
         }
+    }
+
+    /// Every row reads back whole through a connection of its own, and the file is sound.
+    fn assert_rows_intact(db: &Path, rows: &[(String, Vec<u8>)]) {
+        let reader = rusqlite::Connection::open(db).unwrap();
+        assert_rows_read_back(&reader, rows);
         let check: String = reader
             .query_row("PRAGMA integrity_check", [], |row| row.get(0))
             .unwrap();
@@ -1696,14 +1700,7 @@ mod tests {
             outcome >= before,
             "the WAL shrank from {before} to {outcome} bytes"
         );
-        for (id, contents) in &rows {
-            let stored: Vec<u8> = reader
-                .query_row("SELECT contents FROM entries WHERE id = ?1", [id], |row| {
-                    row.get(0)
-                })
-                .unwrap_or_else(|err| panic!("{id}: {err}"));
-            assert!(stored == *contents, "{id} reads back changed");
-        }
+        assert_rows_read_back(&reader, &rows);
 
         // Once the reader is done, the next quiet spell cuts.
         reader.execute_batch("COMMIT").unwrap();
